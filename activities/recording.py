@@ -1,0 +1,265 @@
+"""The recording activities: each turns one Agora call into a typed result or a classified failure.
+
+They are thin on purpose. The storage keys and the RTC token are added here, from the worker's settings, so they
+never enter workflow history. Retries are Temporal's, on the schedules in `activities.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import errors
+from agora import errors as agora_errors
+from agora import files, models
+from agora.client import AgoraClient
+from agora.tokens import build_rtc_token
+from recorder.settings import StorageProfile
+from workflows import names, policy
+from workflows.models import (
+    AcquireInput,
+    AcquireResult,
+    QueryInput,
+    QueryResult,
+    RecordingRequest,
+    StartInput,
+    StartResult,
+    StopInput,
+    StopResult,
+    UpdateInput,
+    UpdateResult,
+)
+
+log = logging.getLogger("activities.recording")
+
+
+def build_start_request(
+    request: RecordingRequest, uid: str, storage: StorageProfile, token: str | None
+) -> models.StartClientRequest:
+    """Agora's start body for this request and uid, with the storage keys and token added."""
+    storage_config = models.StorageConfig(
+        vendor=storage.vendor,
+        region=storage.region,
+        bucket=storage.bucket,
+        access_key=storage.access_key,
+        secret_key=storage.secret_key,
+        file_name_prefix=request.file_name_prefix or None,
+        extension_params={"endpoint": storage.endpoint} if storage.endpoint else None,
+    )
+    file_config = models.RecordingFileConfig(av_file_type=list(request.av_file_type))
+    if request.mode == "web":
+        assert request.web_url is not None
+        return models.StartClientRequest(
+            token=None,
+            recording_file_config=file_config,
+            storage_config=storage_config,
+            extension_service_config=models.ExtensionServiceConfig(
+                error_handle_policy="error_abort",
+                extension_services=[
+                    models.ExtensionService(
+                        service_name="web_recorder_service",
+                        error_handle_policy="error_abort",
+                        service_param=models.WebRecorderServiceParam(
+                            url=request.web_url,
+                            max_recording_hour=policy.UNPLANNED_HOURS,
+                            audio_profile=0,
+                            video_width=1280,
+                            video_height=720,
+                        ),
+                    )
+                ],
+            ),
+        )
+    transcoding = None
+    if request.mode == "mix" and request.transcoding is not None:
+        t = request.transcoding
+        transcoding = models.TranscodingConfig(
+            width=t.width,
+            height=t.height,
+            fps=t.fps,
+            bitrate=t.bitrate,
+            mixed_video_layout=t.mixed_video_layout,
+            background_color=t.background_color,
+        )
+    recording = models.RecordingConfig(
+        channel_type=request.channel_type,
+        stream_types=request.stream_types,
+        max_idle_time=request.max_idle_time,
+        subscribe_audio_uids=request.subscribe_audio_uids,
+        subscribe_video_uids=request.subscribe_video_uids,
+        subscribe_uid_group=0 if request.mode == "individual" else None,
+        transcoding_config=transcoding,
+    )
+    return models.StartClientRequest(
+        token=token,
+        recording_config=recording,
+        recording_file_config=file_config,
+        storage_config=storage_config,
+    )
+
+
+class RecordingActivities:
+    """Agora calls as activities; one instance per worker, holding the client and the worker-side secrets."""
+
+    def __init__(
+        self,
+        client: AgoraClient,
+        *,
+        app_id: str,
+        storage_profiles: Mapping[str, StorageProfile],
+        app_certificate: str | None = None,
+    ) -> None:
+        self._client = client
+        self._app_id = app_id
+        self._storage = dict(storage_profiles)
+        self._certificate = app_certificate
+
+    @activity.defn(name=names.ACQUIRE)
+    async def acquire_resource(self, params: AcquireInput) -> AcquireResult:
+        """Acquire a resourceId for one recorder uid."""
+        request = models.AcquireClientRequest(
+            scene=1 if params.mode == "web" else 0,
+            resource_expired_hour=params.resource_expired_hour,
+            exclude_resource_ids=params.exclude_resource_ids or None,
+        )
+        try:
+            answer = await self._client.acquire(params.channel, params.uid, request)
+        except agora_errors.AgoraError as err:
+            raise errors.to_application_error(
+                err, default=policy.START_SERVER_ERROR_DELAYS, schedules=errors.START_SCHEDULES
+            ) from None
+        return AcquireResult(resource_id=answer.resource_id)
+
+    @activity.defn(name=names.START)
+    async def start_recorder(self, params: StartInput) -> StartResult:
+        """Start a recorder; a duplicate-start answer that names the sid recovers a start whose answer was lost."""
+        req = params.request
+        storage = self._storage.get(req.storage_profile)
+        if storage is None:
+            known = ", ".join(sorted(self._storage)) or "none configured"
+            raise ApplicationError(
+                f"storage profile {req.storage_profile!r} is not configured on the worker (known: {known})",
+                type=names.ErrorType.STORAGE_PROFILE_UNKNOWN,
+                non_retryable=True,
+            )
+        token = None
+        if self._certificate and req.mode != "web":
+            token = build_rtc_token(
+                app_id=self._app_id,
+                app_certificate=self._certificate,
+                channel=req.channel,
+                uid=params.uid,
+                token_expire_seconds=params.token_expire_seconds,
+            )
+        body = build_start_request(req, params.uid, storage, token)
+        try:
+            answer = await self._client.start(params.resource_id, req.mode, req.channel, params.uid, body)
+            sid, recovered = answer.sid, False
+        except agora_errors.AlreadyStarted as err:
+            if not err.sid:
+                raise errors.to_application_error(err, default=()) from None
+            # An earlier attempt reached Agora but its answer was lost (timeout, worker crash): the same resource
+            # is already recording, and Agora named its sid. Adopt it instead of starting a second recorder.
+            log.warning("start on resource %s was already accepted; recovered sid %s", params.resource_id, err.sid)
+            sid, recovered = err.sid, True
+        except agora_errors.AgoraError as err:
+            raise errors.to_application_error(
+                err, default=policy.START_SERVER_ERROR_DELAYS, schedules=errors.START_SCHEDULES
+            ) from None
+        spliced = files.expected_m3u8_names(
+            sid=sid,
+            cname=req.channel,
+            mode=req.mode,
+            uids=[u for u in (req.subscribe_audio_uids or []) if u != "#allstream#"],
+            stream_types=req.stream_types,
+            file_name_prefix=req.file_name_prefix,
+        )
+        return StartResult(sid=sid, resource_id=params.resource_id, recovered=recovered, m3u8_names=spliced)
+
+    @activity.defn(name=names.QUERY)
+    async def query_recorder(self, params: QueryInput) -> QueryResult:
+        """Query a recorder; Agora's 404 is an answer (found=False), not a failure."""
+        try:
+            answer = await self._client.query(params.resource_id, params.sid, params.mode)
+        except agora_errors.NotFound:
+            return QueryResult(found=False)
+        except agora_errors.AgoraError as err:
+            raise errors.to_application_error(
+                err, default=policy.QUERY_SERVER_ERROR_DELAYS, schedules=errors.QUERY_SCHEDULES
+            ) from None
+        response = answer.server_response
+        return QueryResult(
+            found=True,
+            status=response.status,
+            uid=answer.uid,
+            file_names=files.file_names(response),
+            m3u8_names=files.m3u8_names(response),
+        )
+
+    @activity.defn(name=names.STOP)
+    async def stop_recorder(self, params: StopInput) -> StopResult:
+        """Stop a recorder and wait for the upload status; a recorder already gone is an answer, not a failure."""
+        try:
+            answer = await self._client.stop(params.resource_id, params.sid, params.mode, params.channel, params.uid)
+        except agora_errors.NotFound as err:
+            return StopResult(outcome="already_gone", detail=err.reason)
+        except agora_errors.InvalidOperation as err:
+            return StopResult(outcome="already_exiting", detail=err.reason)
+        except agora_errors.NoRecordedData as err:
+            return StopResult(outcome="no_recorded_data", detail=err.reason)
+        except agora_errors.AgoraError as err:
+            raise errors.to_application_error(
+                err, default=policy.START_SERVER_ERROR_DELAYS, schedules=errors.START_SCHEDULES, endless=True
+            ) from None
+        response = answer.server_response
+        return StopResult(
+            outcome="stopped",
+            uploading_status=response.uploading_status,
+            file_names=files.file_names(response),
+        )
+
+    @activity.defn(name=names.UPDATE)
+    async def update_recorder(self, params: UpdateInput) -> UpdateResult:
+        """Change a running recorder's subscription lists or (mix mode) its layout."""
+        try:
+            if params.layout is not None:
+                layout = params.layout
+                await self._client.update_layout(
+                    params.resource_id,
+                    params.sid,
+                    params.mode,
+                    params.channel,
+                    params.uid,
+                    models.UpdateLayoutClientRequest(
+                        mixed_video_layout=layout.mixed_video_layout,
+                        max_resolution_uid=layout.max_resolution_uid,
+                        background_color=layout.background_color,
+                    ),
+                )
+            if params.subscription is not None:
+                sub = params.subscription
+                await self._client.update(
+                    params.resource_id,
+                    params.sid,
+                    params.mode,
+                    params.channel,
+                    params.uid,
+                    models.UpdateClientRequest(
+                        stream_subscribe=models.StreamSubscribe(
+                            audio_uid_list=models.AudioUidList(subscribe_audio_uids=sub.subscribe_audio_uids)
+                            if sub.subscribe_audio_uids is not None
+                            else None,
+                            video_uid_list=models.VideoUidList(subscribe_video_uids=sub.subscribe_video_uids)
+                            if sub.subscribe_video_uids is not None
+                            else None,
+                        )
+                    ),
+                )
+        except agora_errors.AgoraError as err:
+            raise errors.to_application_error(
+                err, default=policy.QUERY_SERVER_ERROR_DELAYS, schedules=errors.QUERY_SCHEDULES
+            ) from None
+        return UpdateResult(sid=params.sid)

@@ -1,0 +1,444 @@
+"""The recording workflow's input, state, result and message models.
+
+Everything here crosses Temporal's boundary (workflow input, activity input and output, queries, updates) and is stored
+in workflow history, so nothing here may carry a secret: credentials, storage keys and tokens are read by the
+activities from the worker's settings. A request is validated completely before anything starts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from agora import limits
+
+RecordingMode = Literal["individual", "mix", "web"]
+
+Phase = Literal[
+    "starting",  # acquiring and starting a recorder
+    "confirming",  # a sid is known; waiting for query status 4 or 5
+    "recording",  # the recorder is confirmed and checked every check interval
+    "checking",  # a check failed (404 or 50x) and is being retried with backoff
+    "restarting",  # the recorder quit; a new one starts on the other uid
+    "fault",  # a persistent 40x from Agora: surfaced, checks go on
+    "stopping",  # stopping the recorder and waiting for the upload status
+    "stopped",  # finished: the manifest is final
+    "failed",  # finished without a recorder (a request Agora refuses)
+]
+
+SegmentEnd = Literal[
+    "stopped",  # stopped by a stop request, cancellation, end time or maximum duration
+    "recorder_exited",  # query kept answering 404 (or an exit status): the recorder quit
+    "not_confirmed",  # never reached status 4 or 5 within Agora's 90 s window; stopped best effort
+    "failover_duplicate",  # Agora's failover brought the old task back after a restart: stopped as a duplicate
+    "sid_unknown",  # Agora accepted a start whose answer was lost and the duplicate-start answer carried no sid
+]
+
+StopTrigger = Literal["requested", "cancelled", "end_time", "max_duration", "failed"]
+
+DEFAULT_MAX_IDLE_TIME = 30
+"""Agora's own default maxIdleTime, in seconds (reference §2.2)."""
+
+DEFAULT_RESOURCE_EXPIRED_HOUR = 72
+"""Agora's default resourceExpiredHour, used when the request gives no planned end."""
+
+MIN_CHECK_INTERVAL = 5
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TranscodingSettings(_Frozen):
+    """Mix-mode canvas settings passed to Agora's transcodingConfig."""
+
+    width: Annotated[int, Field(ge=16, le=1920)] = 640
+    height: Annotated[int, Field(ge=16, le=1920)] = 360
+    fps: Annotated[int, Field(ge=1, le=30)] = 15
+    bitrate: Annotated[int, Field(ge=1, le=10_000)] = 500
+    mixed_video_layout: Literal[0, 1, 2] = 1
+    background_color: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")] = "#000000"
+
+    @model_validator(mode="after")
+    def _canvas_fits(self) -> Self:
+        if self.width * self.height > 1920 * 1080:
+            raise ValueError(
+                f"transcoding canvas {self.width}x{self.height} is too large: width*height must be at most 1920*1080"
+            )
+        return self
+
+
+class RecordingRequest(_Frozen):
+    """Everything needed to record one channel; no credentials (the worker holds them)."""
+
+    channel: str
+    mode: RecordingMode = "mix"
+    uid: str = Field(description="primary recorder uid: a decimal string in 1..4294967295, used by no real user")
+    backup_uid: str = Field(description="the uid used on every other restart, so two recorders never share a uid")
+    max_idle_time: int = Field(
+        default=DEFAULT_MAX_IDLE_TIME,
+        description="seconds Agora keeps recording an idle channel; size it to the longest break",
+    )
+    check_interval: int | None = Field(
+        default=None,
+        description="seconds between status checks; must be shorter than max_idle_time (default: half of it, "
+        "at most 120)",
+    )
+    channel_type: Literal[0, 1] = Field(default=0, description="0 communication, 1 live broadcast")
+    stream_types: Literal[0, 1, 2] = Field(default=2, description="0 audio, 1 video, 2 both")
+    av_file_type: list[Literal["hls", "mp4"]] = ["hls"]
+    subscribe_audio_uids: list[str] | None = None
+    subscribe_video_uids: list[str] | None = None
+    transcoding: TranscodingSettings | None = None
+    web_url: str | None = Field(default=None, description="the page to record in web mode")
+    file_name_prefix: list[str] = Field(default_factory=list)
+    storage_profile: str = Field(default="default", description="a storage profile name from the worker's settings")
+    end_at: datetime | None = Field(default=None, description="stop at this time (timezone-aware)")
+    max_duration: timedelta | None = Field(default=None, description="stop after this long")
+    resource_expired_hour: int | None = Field(
+        default=None,
+        description="hours Agora keeps the session controllable; default: sized from the duration",
+    )
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        return limits.check_cname(value)
+
+    @field_validator("uid", "backup_uid", mode="before")
+    @classmethod
+    def _uid(cls, value: object) -> str:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ValueError(
+                f"uid {value!r} is not allowed: a recorder uid is a decimal string for an integer in 1..4294967295"
+            )
+        return limits.check_uid(value)
+
+    @field_validator("max_idle_time")
+    @classmethod
+    def _max_idle(cls, value: int) -> int:
+        return limits.check_max_idle_time(value)
+
+    @field_validator("resource_expired_hour")
+    @classmethod
+    def _expired_hour(cls, value: int | None) -> int | None:
+        return None if value is None else limits.check_resource_expired_hour(value)
+
+    @field_validator("file_name_prefix")
+    @classmethod
+    def _prefix(cls, value: list[str]) -> list[str]:
+        return limits.check_file_name_prefix(value)
+
+    @field_validator("storage_profile")
+    @classmethod
+    def _profile(cls, value: str) -> str:
+        if not value or not value.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(
+                f"storage_profile {value!r} is not allowed: use letters, digits, '-' and '_' "
+                "(a profile name from the worker's AGORA_STORAGE_PROFILES)"
+            )
+        return value
+
+    @field_validator("subscribe_audio_uids", "subscribe_video_uids")
+    @classmethod
+    def _subscriptions(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value or len(value) > limits.MAX_SUBSCRIBE_UIDS:
+            raise ValueError(
+                f"a subscription list has {len(value)} entries: it must have 1..{limits.MAX_SUBSCRIBE_UIDS} "
+                "(use ['#allstream#'] for everyone)"
+            )
+        return [v if v == "#allstream#" else limits.check_uid(v) for v in value]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.uid == self.backup_uid:
+            raise ValueError(
+                f"uid and backup_uid are both {self.uid}: they must differ, so that a restarted recorder "
+                "never meets the previous one in the channel"
+            )
+        interval = self.effective_check_interval
+        if interval < MIN_CHECK_INTERVAL:
+            raise ValueError(f"check_interval {interval} s is too short: it must be at least {MIN_CHECK_INTERVAL} s")
+        if interval >= self.max_idle_time:
+            raise ValueError(
+                f"check_interval {interval} s must be shorter than max_idle_time {self.max_idle_time} s "
+                "(Agora: poll query more often than the recorder's idle timeout)"
+            )
+        files = set(self.av_file_type)
+        if not files or "hls" not in files:
+            raise ValueError(
+                f"av_file_type {self.av_file_type} is not allowed: use ['hls'] or ['hls', 'mp4'] (mp4 alone is refused)"
+            )
+        if "mp4" in files and self.mode == "individual":
+            raise ValueError("av_file_type with 'mp4' is only allowed in mix and web mode, not individual")
+        if self.mode == "web":
+            if not self.web_url or not self.web_url.startswith(("https://", "http://")):
+                raise ValueError(f"web_url {self.web_url!r} is required in web mode: an http(s) URL of the page")
+        elif self.web_url is not None:
+            raise ValueError(f"web_url is only used in web mode, not {self.mode}")
+        if self.transcoding is not None and self.mode != "mix":
+            raise ValueError(f"transcoding settings are only used in mix mode, not {self.mode}")
+        if self.stream_types == 1 and self.subscribe_audio_uids is not None:
+            raise ValueError("subscribe_audio_uids is not allowed when stream_types is 1 (video only)")
+        if self.stream_types == 0 and self.subscribe_video_uids is not None:
+            raise ValueError("subscribe_video_uids is not allowed when stream_types is 0 (audio only)")
+        if self.end_at is not None and self.end_at.tzinfo is None:
+            raise ValueError(f"end_at {self.end_at.isoformat()} has no timezone: give a timezone-aware time")
+        if self.max_duration is not None and self.max_duration <= timedelta(0):
+            raise ValueError(f"max_duration {self.max_duration} must be positive")
+        return self
+
+    @property
+    def effective_check_interval(self) -> int:
+        """The check interval in seconds, defaulting to half of max_idle_time and at most 120 s."""
+        if self.check_interval is not None:
+            return self.check_interval
+        return max(MIN_CHECK_INTERVAL, min(120, self.max_idle_time // 2))
+
+
+class RecordingSegment(BaseModel):
+    """One recorder's life: from Agora's sid to its end, with the files it produced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    uid: str
+    resource_id: str
+    sid: str | None
+    started_at: datetime
+    confirmed_at: datetime | None = None
+    ended_at: datetime | None = None
+    end_reason: SegmentEnd | None = None
+    detail: str | None = None
+    sid_recovered: bool = False
+    m3u8_names: list[str] = Field(default_factory=list)
+    m3u8_confirmed: bool = False
+    failover_uid: str | None = None
+    file_list: list[str] = Field(default_factory=list)
+    uploading_status: str | None = None
+
+    @property
+    def running(self) -> bool:
+        """True while this segment's recorder may still be running in Agora."""
+        return self.ended_at is None
+
+
+class RecordingGap(BaseModel):
+    """A stretch of the class with no confirmed recorder between two segments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    after_index: int
+    before_index: int
+    start: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> float:
+        """Length of the gap in seconds."""
+        return (self.end - self.start).total_seconds()
+
+
+class RecordingManifest(BaseModel):
+    """The result of a recording: every segment, the gaps between them, and why it ended."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str
+    mode: RecordingMode
+    phase: Phase
+    started_at: datetime
+    ended_at: datetime | None
+    stop_trigger: StopTrigger | None
+    error: str | None = None
+    restarts: int
+    failed_starts: int
+    segments: list[RecordingSegment]
+    gaps: list[RecordingGap]
+
+
+class FailoverProbe(BaseModel):
+    """A sid that answered 404 and was replaced; probed once Agora's failover window has passed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    segment_index: int
+    due_at: datetime
+
+
+class RecordingState(BaseModel):
+    """Everything the workflow carries across continue-as-new."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    started_at: datetime
+    phase: Phase = "starting"
+    segments: list[RecordingSegment] = Field(default_factory=list)
+    next_uid: str
+    restarts: int = 0
+    failed_starts: int = 0
+    checks: int = 0
+    runs: int = 1
+    last_status: int | None = None
+    last_error: str | None = None
+    last_healthy_at: datetime | None = None
+    next_check_at: datetime | None = None
+    m3u8_check_due_at: datetime | None = None
+    probes: list[FailoverProbe] = Field(default_factory=list)
+    stop_trigger: StopTrigger | None = None
+
+
+class RecordingInput(BaseModel):
+    """The workflow's single input: the request, plus the carried state after a continue-as-new."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request: RecordingRequest
+    state: RecordingState | None = None
+
+
+class RecordingStatus(BaseModel):
+    """What the status query answers: the live view of a recording."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channel: str
+    mode: RecordingMode
+    phase: Phase
+    uid: str | None
+    sid: str | None
+    resource_id: str | None
+    restarts: int
+    failed_starts: int
+    checks: int
+    runs: int
+    last_status: int | None
+    last_error: str | None
+    m3u8_names: list[str]
+    segments: int
+    started_at: datetime
+    planned_end: datetime | None
+
+
+class StopRequest(BaseModel):
+    """Input of the stop update and signal."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: str = "stop requested"
+
+
+class SubscriptionUpdate(BaseModel):
+    """Input of the update_subscription update: replaces the recorder's subscription lists."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subscribe_audio_uids: list[str] | None = None
+    subscribe_video_uids: list[str] | None = None
+
+
+class LayoutUpdate(BaseModel):
+    """Input of the update_layout update (mix mode): replaces the whole layout."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mixed_video_layout: Literal[0, 1, 2] = 1
+    max_resolution_uid: str | None = None
+    background_color: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")] = "#000000"
+
+
+# --- activity inputs and outputs -------------------------------------------------------------------------------
+
+
+class AcquireInput(_Frozen):
+    """Ask Agora for a resource for one recorder uid."""
+
+    channel: str
+    uid: str
+    mode: RecordingMode
+    resource_expired_hour: int
+    exclude_resource_ids: list[str] = Field(default_factory=list)
+
+
+class AcquireResult(_Frozen):
+    """The resourceId Agora gave (valid for 5 minutes and one start)."""
+
+    resource_id: str
+
+
+class StartInput(_Frozen):
+    """Start a recorder on a resource; the activity adds storage keys and the token from the worker's settings."""
+
+    request: RecordingRequest
+    uid: str
+    resource_id: str
+    token_expire_seconds: int
+
+
+class StartResult(_Frozen):
+    """Agora's sid, and the M3U8 names spliced from it."""
+
+    sid: str
+    resource_id: str
+    recovered: bool = False
+    m3u8_names: list[str] = Field(default_factory=list)
+
+
+class QueryInput(_Frozen):
+    """Query one recorder."""
+
+    channel: str
+    mode: RecordingMode
+    resource_id: str
+    sid: str
+
+
+class QueryResult(_Frozen):
+    """What query said: found=False is Agora's 404 (absent, exited or migrating)."""
+
+    found: bool
+    status: int | None = None
+    uid: str | None = None
+    file_names: list[str] = Field(default_factory=list)
+    m3u8_names: list[str] = Field(default_factory=list)
+
+
+class StopInput(_Frozen):
+    """Stop one recorder."""
+
+    channel: str
+    uid: str
+    mode: RecordingMode
+    resource_id: str
+    sid: str
+
+
+class StopResult(_Frozen):
+    """How the stop ended: the file list and upload status, or why there were none."""
+
+    outcome: Literal["stopped", "already_gone", "no_recorded_data", "already_exiting"]
+    uploading_status: str | None = None
+    file_names: list[str] = Field(default_factory=list)
+    detail: str | None = None
+
+
+class UpdateInput(_Frozen):
+    """Change a running recorder's subscription or layout."""
+
+    channel: str
+    uid: str
+    mode: RecordingMode
+    resource_id: str
+    sid: str
+    subscription: SubscriptionUpdate | None = None
+    layout: LayoutUpdate | None = None
+
+
+class UpdateResult(_Frozen):
+    """Agora accepted the update."""
+
+    sid: str

@@ -1,0 +1,80 @@
+"""Names shared by the workflow, the activities, the worker, the client code and the tests.
+
+Activity names, failure type strings, task queues and search attributes are part of the contract with running
+workflows: changing one breaks recordings in flight, so they are spelled once, here.
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+WORKFLOW_NAME = "RecordingWorkflow"
+DEFAULT_TASK_QUEUE = "agora-recording"
+
+# Activity names.
+ACQUIRE = "acquire_resource"
+START = "start_recorder"
+QUERY = "query_recorder"
+STOP = "stop_recorder"
+UPDATE = "update_recorder"
+
+
+def control_queue(task_queue: str) -> str:
+    """Task queue for acquire, start, stop and update: its own rate budget, so checks never starve them."""
+    return f"{task_queue}-control"
+
+
+def query_queue(task_queue: str) -> str:
+    """Task queue for the routine status queries."""
+    return f"{task_queue}-query"
+
+
+# Failure types raised by the activities (equal to `agora.errors` classes' `kind`, checked by a test).
+class ErrorType:
+    """ApplicationError type strings the workflow branches on."""
+
+    SERVER_ERROR = "ServerError"
+    WORKER_ALLOCATION_FAILED = "WorkerAllocationFailed"
+    REQUEST_TIMEOUT = "RequestTimeout"
+    REQUEST_NOT_COMPLETED = "RequestNotCompleted"
+    TRANSPORT = "TransportError"
+    TIMEOUT = "AgoraTimeout"
+    CONNECTION = "AgoraConnectionError"
+    PROTOCOL = "ProtocolError"
+    GATEWAY = "GatewayError"
+    RATE_LIMITED = "RateLimited"
+    OVER_QUOTA = "OverQuota"
+    RESOURCE_EXPIRED = "ResourceExpired"
+    TASK_CONFLICT = "TaskConflict"
+    ALREADY_STARTED = "AlreadyStarted"
+    NOT_FOUND = "NotFound"
+    STORAGE_PROFILE_UNKNOWN = "StorageProfileUnknown"
+
+    # Failures that say nothing about the uid: back off and try the same uid again.
+    QUOTA = frozenset({RATE_LIMITED, OVER_QUOTA})
+    # Failures after which the best practice is a new acquire+start, on the other uid.
+    SWITCH_UID = frozenset(
+        {
+            SERVER_ERROR,
+            WORKER_ALLOCATION_FAILED,
+            REQUEST_TIMEOUT,
+            REQUEST_NOT_COMPLETED,
+            TRANSPORT,
+            TIMEOUT,
+            CONNECTION,
+            PROTOCOL,
+            GATEWAY,
+            TASK_CONFLICT,
+            NOT_FOUND,
+        }
+    )
+
+
+# Search attributes: what an operator filters on in the Web UI (`RecordingPhase="restarting"`).
+CHANNEL = SearchAttributeKey.for_keyword("AgoraChannel")
+PHASE = SearchAttributeKey.for_keyword("RecordingPhase")
+RECORDER_UID = SearchAttributeKey.for_keyword("RecorderUid")
+SID = SearchAttributeKey.for_keyword("RecordingSid")
+RESTARTS = SearchAttributeKey.for_int("RecordingRestarts")
+
+SEARCH_ATTRIBUTES = (CHANNEL, PHASE, RECORDER_UID, SID, RESTARTS)

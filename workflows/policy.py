@@ -1,0 +1,153 @@
+"""Agora's integration best practices as data and pure decisions: every schedule and threshold lives here.
+
+Each constant quotes the rule it implements (Agora, "Best Practices in Integrating Cloud Recording", and the Cloud
+Recording REST reference). The workflow and the activities read these values; tests assert against them. Nothing here
+does I/O or reads the clock, so the workflow may import it.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from workflows.models import RecordingRequest, RecordingSegment
+
+# --- Rule 1: start -----
+# "If the returned HTTP status code is 50x, you can retry several times with the same parameters until you receive a
+#  sid. Agora recommends that you use a backoff strategy, for example, retry after 3, 6, and 9 seconds successively
+#  [...]. If you retry three times and still do not get a sid, retry with a new UID."
+START_SERVER_ERROR_DELAYS: tuple[float, ...] = (3.0, 6.0, 9.0)
+
+# Status-codes page, 206/65 "request not completed": "retry with the same parameters (3 s, then 6 s); if start still
+# fails, do a new acquire+start".
+REQUEST_NOT_COMPLETED_DELAYS: tuple[float, ...] = (3.0, 6.0)
+
+# 429 (QPS limit) and 406 (concurrency quota) say nothing about the uid: back off and try again with the same uid.
+# The reference's general REST advice backs off 1/3/6 s "to stay under the QPS limit"; quotas free up more slowly.
+RATE_LIMITED_DELAYS: tuple[float, ...] = (1.0, 3.0, 6.0, 10.0, 20.0, 30.0)
+OVER_QUOTA_DELAYS: tuple[float, ...] = (10.0, 20.0, 30.0, 60.0)
+
+# A resourceId is valid for 5 minutes (code 433 after that): get a new one for the same uid, a few times at most.
+RESOURCE_EXPIRED_REACQUIRES = 2
+
+# "If you retry three times and still do not get a sid, retry with a new UID": a start unit that failed is one
+# strike; the unit is retried on the other uid, and the recording fails only when both uids keep failing.
+MAX_FAILED_START_UNITS = 6
+
+# --- Rule 2: confirm -----
+# "Five seconds after you receive a sid, use a backoff strategy to call query. Agora recommends that the interval
+#  between two query calls is shorter than maxIdleTime [...]. If [...] status [...] is 4 or 5, it means the
+#  recording service starts successfully." Reference §3: "If status is still not 4 or 5 after about 90 s, treat the
+#  recording as not started or as exited."
+CONFIRM_FIRST_QUERY = 5.0
+CONFIRM_DELAYS: tuple[float, ...] = (5.0, 5.0, 10.0, 10.0, 15.0, 20.0, 20.0)
+CONFIRM_WINDOW = 90.0
+RECORDER_UP_STATUSES = frozenset({4, 5})
+# Statuses at which the recorder is leaving or gone (6 stop received, 7 stopped, 8 exited, 20 exited abnormally).
+RECORDER_EXIT_STATUSES = frozenset({6, 7, 8, 20})
+
+# --- Rule 4: monitor -----
+# "If the returned HTTP status code is 404 [...] Agora recommends that you use a backoff strategy, for example,
+#  retry after 5, 10, and 15 seconds successively." Still 404 after that: the recorder quit.
+NOT_FOUND_DELAYS: tuple[float, ...] = (5.0, 10.0, 15.0)
+# "If the returned HTTP status code is 50x [...] You can continue to use the backoff strategy (waiting for 5 seconds,
+#  10 seconds, 15 seconds, or 30 seconds) to call query." No restart on 50x: it says nothing about the recorder.
+QUERY_SERVER_ERROR_DELAYS: tuple[float, ...] = (5.0, 10.0, 15.0, 30.0)
+
+# --- Rule 5: failover -----
+# Reference §5: "the high-availability migration finishes within about 90 s"; it rejoins with a new uid and bak<n>_
+# files. After a restart, the old sid is probed once this window has passed since its first 404.
+FAILOVER_WINDOW = 90.0
+
+# --- Rule 6: M3U8 -----
+# "In composite recording mode, call query 15 seconds after the cloud recording starts; in individual recording
+#  mode, call query one minute after [...]. If the first query call fails, you can try again after one minute."
+M3U8_QUERY_AFTER = {"mix": 15.0, "web": 15.0, "individual": 60.0}
+M3U8_RETRY_AFTER = 60.0
+M3U8_MAX_TRIES = 5
+
+# --- Rule 7/9: sizing -----
+# Default token and resource life when no end is planned: Agora's default resourceExpiredHour (72 h).
+UNPLANNED_HOURS = 72
+# Margin added to a planned duration for the resource and the token (a class may overrun a little).
+PLANNED_MARGIN = timedelta(hours=2)
+# Continue-as-new well before Temporal's 10,240-event warning: a check costs at most 11 events, so 600 checks stay
+# under 7,000 events, restarts and probes included.
+CHECKS_PER_RUN = 600
+
+# --- Activity timeouts -----
+# Agora answers acquire, start, query and update within seconds; the client's own timeout is 10 s.
+CALL_TIMEOUT = timedelta(seconds=30)
+# A synchronous stop answers after the upload finishes; Agora allows about 20 s before answering code 50.
+STOP_TIMEOUT = timedelta(seconds=60)
+
+
+def delay_for_attempt(delays: tuple[float, ...], attempt: int) -> float | None:
+    """The delay before retry number `attempt` (1-based), or None when the schedule is used up."""
+    if attempt < 1 or attempt > len(delays):
+        return None
+    return delays[attempt - 1]
+
+
+def capped_delay(delays: tuple[float, ...], attempt: int) -> float:
+    """The delay before retry `attempt`, repeating the schedule's last value once it is used up."""
+    return delays[min(max(attempt, 1), len(delays)) - 1]
+
+
+def other_uid(request: RecordingRequest, uid: str) -> str:
+    """Rule 3: each restart uses the uid not used by the previous recorder."""
+    return request.backup_uid if uid == request.uid else request.uid
+
+
+def planned_end(request: RecordingRequest, started_at: datetime) -> datetime | None:
+    """When the recording ends on its own: the earlier of end_at and started_at + max_duration."""
+    ends = [t for t in (request.end_at, started_at + request.max_duration if request.max_duration else None) if t]
+    return min(ends) if ends else None
+
+
+def resource_expired_hour(request: RecordingRequest, now: datetime, end: datetime | None) -> int:
+    """Rule 9: size resourceExpiredHour from the planned end (plus a margin), within Agora's [1, 720]."""
+    if request.resource_expired_hour is not None:
+        return request.resource_expired_hour
+    if end is None:
+        return UNPLANNED_HOURS
+    hours = math.ceil((end - now + PLANNED_MARGIN).total_seconds() / 3600)
+    return max(1, min(720, hours))
+
+
+def token_expire_seconds(now: datetime, end: datetime | None) -> int:
+    """How long the recorder's RTC token must live: past the planned end, since it cannot be renewed."""
+    if end is None:
+        return UNPLANNED_HOURS * 3600
+    return max(3600, math.ceil((end - now + PLANNED_MARGIN).total_seconds()))
+
+
+def confirm_delays(max_idle_time: int) -> list[float]:
+    """Rule 2: query delays after the sid: 5 s first, then backoff, each shorter than maxIdleTime, 90 s in all."""
+    cap = max(1.0, max_idle_time - 1.0)
+    delays = [min(CONFIRM_FIRST_QUERY, cap)]
+    total = delays[0]
+    for d in CONFIRM_DELAYS:
+        step = min(d, cap, CONFIRM_WINDOW - total)
+        if step <= 0:
+            break
+        delays.append(step)
+        total += step
+    return delays
+
+
+def gaps(segments: list[RecordingSegment]) -> list[tuple[int, int, datetime, datetime]]:
+    """Stretches with no confirmed recorder between consecutive segments: (after, before, start, end)."""
+    out: list[tuple[int, int, datetime, datetime]] = []
+    ordered = sorted((s for s in segments if s.confirmed_at is not None), key=lambda s: s.confirmed_at or s.started_at)
+    covered_until: datetime | None = None
+    prev_index = -1
+    for seg in ordered:
+        assert seg.confirmed_at is not None
+        if covered_until is not None and seg.confirmed_at > covered_until:
+            out.append((prev_index, seg.index, covered_until, seg.confirmed_at))
+        end = seg.ended_at or seg.confirmed_at
+        if covered_until is None or end > covered_until:
+            covered_until = end
+            prev_index = seg.index
+    return out
