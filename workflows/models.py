@@ -257,6 +257,7 @@ class RecordingManifest(BaseModel):
     error: str | None = None
     restarts: int
     failed_starts: int
+    runs: int = 1
     segments: list[RecordingSegment]
     gaps: list[RecordingGap]
 
@@ -288,6 +289,7 @@ class RecordingState(BaseModel):
     last_healthy_at: datetime | None = None
     next_check_at: datetime | None = None
     m3u8_check_due_at: datetime | None = None
+    m3u8_tries: int = 0
     probes: list[FailoverProbe] = Field(default_factory=list)
     stop_trigger: StopTrigger | None = None
 

@@ -42,6 +42,7 @@ class ErrorType:
     CONNECTION = "AgoraConnectionError"
     PROTOCOL = "ProtocolError"
     GATEWAY = "GatewayError"
+    GATEWAY_SERVER_ERROR = "GatewayServerError"
     RATE_LIMITED = "RateLimited"
     OVER_QUOTA = "OverQuota"
     RESOURCE_EXPIRED = "ResourceExpired"
@@ -63,7 +64,7 @@ class ErrorType:
             TIMEOUT,
             CONNECTION,
             PROTOCOL,
-            GATEWAY,
+            GATEWAY_SERVER_ERROR,
             TASK_CONFLICT,
             NOT_FOUND,
         }

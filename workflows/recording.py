@@ -328,6 +328,7 @@ class RecordingWorkflow:
         )
         self._state.segments.append(seg)
         self._state.m3u8_check_due_at = seg.started_at + timedelta(seconds=policy.M3U8_QUERY_AFTER[self._request.mode])
+        self._state.m3u8_tries = 0
         self._publish()
         workflow.logger.info("recorder started on uid %s: sid %s", uid, seg.sid)
         return seg
@@ -396,6 +397,13 @@ class RecordingWorkflow:
 
     async def _check(self, seg: RecordingSegment) -> None:
         """Rule 4: one health check, with the 404 backoff and the restart decision."""
+        now = workflow.now()
+        due = self._state.m3u8_check_due_at
+        if due is not None and due <= now:
+            # Rule 6: "If the first query call fails, you can try again after one minute."
+            self._state.m3u8_tries += 1
+            retry = self._state.m3u8_tries < policy.M3U8_MAX_TRIES
+            self._state.m3u8_check_due_at = now + timedelta(seconds=policy.M3U8_RETRY_AFTER) if retry else None
         self._state.checks += 1
         self._checks_this_run += 1
         self._state.next_check_at = workflow.now() + timedelta(seconds=self._request.effective_check_interval)
@@ -459,7 +467,8 @@ class RecordingWorkflow:
         result = await self._query(seg, f"failover probe of old sid {seg.sid}")
         if result is None or not result.found:
             return
-        seg.failover_uid = result.uid
+        # Agora reports the migrated task's new uid (NCS event 12); a query may or may not echo it.
+        seg.failover_uid = result.uid if result.uid and result.uid != seg.uid else None
         for name in result.m3u8_names:
             if name not in seg.m3u8_names:
                 seg.m3u8_names.append(name)
@@ -468,22 +477,16 @@ class RecordingWorkflow:
         await self._stop_segment(
             seg,
             "failover_duplicate",
-            f"came back after Agora's failover as uid {result.uid}; stopped as a duplicate",
+            "came back after Agora's failover; stopped as a duplicate",
         )
 
     def _absorb(self, seg: RecordingSegment, result: QueryResult) -> None:
-        """Record the status, and (rule 6) confirm the M3U8 names once the first slice is due."""
+        """Record the status, and (rule 6) take the M3U8 names from query once they appear."""
         self._state.last_status = result.status
-        due = self._state.m3u8_check_due_at
-        if due is None or workflow.now() < due:
-            return
-        if result.m3u8_names:
+        if result.m3u8_names and not seg.m3u8_confirmed:
             seg.m3u8_names = list(dict.fromkeys(result.m3u8_names))
             seg.m3u8_confirmed = True
             self._state.m3u8_check_due_at = None
-        else:
-            # "If the first query call fails, you can try again after one minute."
-            self._state.m3u8_check_due_at = workflow.now() + timedelta(seconds=policy.M3U8_RETRY_AFTER)
 
     async def _query(self, seg: RecordingSegment, summary: str, *, raise_errors: bool = False) -> QueryResult | None:
         """Query a sid; None when a stop request interrupted it or (unless raise_errors) it failed."""
@@ -671,6 +674,7 @@ class RecordingWorkflow:
             error=self._state.last_error if self._state.phase == "failed" else None,
             restarts=self._state.restarts,
             failed_starts=self._state.failed_starts,
+            runs=self._state.runs,
             segments=segments,
             gaps=[RecordingGap(after_index=a, before_index=b, start=s, end=e) for a, b, s, e in policy.gaps(segments)],
         )

@@ -1,0 +1,347 @@
+"""Async client of the Agora Cloud Recording REST API.
+
+One call, one answer: every request is validated before it is sent, every non-200 answer is classified
+into `agora.errors`, and nothing is retried here (retries live in Temporal). The only second attempt is
+a failover to the other Agora domain when the first one could not be reached at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from agora import limits
+from agora.errors import (
+    AgoraConnectionError,
+    AgoraError,
+    AgoraTimeout,
+    ProtocolError,
+    TransportError,
+    classify_response,
+    scrub,
+)
+from agora.models import (
+    RECORDING_MODES,
+    AcquireClientRequest,
+    AcquireResponse,
+    QueryResponse,
+    RecordingMode,
+    StartClientRequest,
+    StartResponse,
+    StopResponse,
+    UpdateClientRequest,
+    UpdateLayoutClientRequest,
+    UpdateResponse,
+    secret_values,
+)
+
+__all__ = ["ALTERNATE_BASE_URL", "DEFAULT_BASE_URL", "AgoraClient"]
+
+DEFAULT_BASE_URL = "https://api.sd-rtn.com"
+ALTERNATE_BASE_URL = "https://api.agora.io"
+CONTENT_TYPE = "application/json;charset=utf-8"
+# A synchronous stop answers only after the upload: Agora allows it about 20 s before replying with code 50.
+SYNC_STOP_READ_TIMEOUT = 30.0
+
+logger = logging.getLogger("agora.client")
+
+_R = TypeVar("_R", bound=BaseModel)
+# resourceIds are long base64url-like strings and sids hex; both go into the URL path unescaped.
+_PATH_ID_RE = re.compile(r"[A-Za-z0-9_\-.~=]{1,4096}")
+# Before the TCP connection exists nothing reached Agora, so a second host cannot cause a duplicate.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
+class AgoraClient:
+    """Cloud Recording calls for one App ID, authenticated with a RESTful customer id and secret."""
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        customer_id: str,
+        customer_secret: str | SecretStr,
+        base_url: str = DEFAULT_BASE_URL,
+        fallback_base_url: str | None = None,
+        timeout: float | httpx.Timeout = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        extra_secrets: Iterable[str] = (),
+    ) -> None:
+        if not app_id or not _PATH_ID_RE.fullmatch(app_id):
+            raise limits.invalid("app_id", app_id, "a non-empty App ID of URL-safe characters")
+        if not customer_id:
+            raise limits.invalid("customer_id", customer_id, "the non-empty RESTful customer id")
+        secret = customer_secret.get_secret_value() if isinstance(customer_secret, SecretStr) else customer_secret
+        if not secret:
+            raise limits.invalid("customer_secret", "", "the non-empty RESTful customer secret")
+        self._app_id = app_id
+        self._base_urls = [base_url.rstrip("/")]
+        if fallback_base_url is None and base_url.rstrip("/") == DEFAULT_BASE_URL:
+            fallback_base_url = ALTERNATE_BASE_URL
+        if fallback_base_url is not None and fallback_base_url.rstrip("/") != self._base_urls[0]:
+            self._base_urls.append(fallback_base_url.rstrip("/"))
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        auth = httpx.BasicAuth(customer_id, secret)
+        self._secrets = [secret, *extra_secrets]
+        self._http = httpx.AsyncClient(auth=auth, timeout=self._timeout, transport=transport, follow_redirects=False)
+
+    def __repr__(self) -> str:
+        return f"AgoraClient(app_id={self._app_id!r}, base_urls={self._base_urls!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the underlying HTTP connections."""
+        await self._http.aclose()
+
+    # -- the six calls ------------------------------------------------------------------------------------
+
+    async def acquire(self, cname: str, uid: str, request: AcquireClientRequest | None = None) -> AcquireResponse:
+        """Reserve a recording resource for (cname, uid); the resourceId is valid for 5 minutes."""
+        op = "acquire"
+        request = request or AcquireClientRequest()
+        web = request.scene == 1
+        with _operation(op):
+            cname = limits.check_cname(cname, web=web)
+            uid = limits.check_uid(uid)
+        body = _body(cname, uid, request.to_wire())
+        data = await self._call(op, "POST", "/acquire", body, secret_values(request))
+        return self._parse(op, AcquireResponse, data)
+
+    async def start(
+        self, resource_id: str, mode: RecordingMode, cname: str, uid: str, request: StartClientRequest
+    ) -> StartResponse:
+        """Start recording; a 200 means accepted, not running (check with query)."""
+        op = "start"
+        with _operation(op):
+            _check_mode(mode)
+            resource_id = _check_path_id("resource_id", resource_id)
+            cname = limits.check_cname(cname, web=mode == "web")
+            uid = limits.check_uid(uid)
+            request.check_for_mode(mode)
+        path = f"/resourceid/{resource_id}/mode/{mode}/start"
+        body = _body(cname, uid, request.to_wire())
+        data = await self._call(op, "POST", path, body, secret_values(request))
+        return self._parse(op, StartResponse, data)
+
+    async def query(self, resource_id: str, sid: str, mode: RecordingMode) -> QueryResponse:
+        """Read the status and file list of a running session (404 once it has ended)."""
+        op = "query"
+        with _operation(op):
+            _check_mode(mode)
+            resource_id = _check_path_id("resource_id", resource_id)
+            sid = _check_path_id("sid", sid)
+        path = f"/resourceid/{resource_id}/sid/{sid}/mode/{mode}/query"
+        data = await self._call(op, "GET", path, None, [])
+        return self._parse(op, QueryResponse, data)
+
+    async def update(
+        self,
+        resource_id: str,
+        sid: str,
+        mode: RecordingMode,
+        cname: str,
+        uid: str,
+        request: UpdateClientRequest,
+    ) -> UpdateResponse:
+        """Change subscriptions, pause/resume a web recording, change CDN output or refresh storage keys."""
+        op = "update"
+        with _operation(op):
+            _check_mode(mode)
+            resource_id = _check_path_id("resource_id", resource_id)
+            sid = _check_path_id("sid", sid)
+            cname = limits.check_cname(cname, web=mode == "web")
+            uid = limits.check_uid(uid)
+            request.check_for_mode(mode)
+        path = f"/resourceid/{resource_id}/sid/{sid}/mode/{mode}/update"
+        body = _body(cname, uid, request.to_wire())
+        data = await self._call(op, "POST", path, body, secret_values(request))
+        return self._parse(op, UpdateResponse, data)
+
+    async def update_layout(
+        self,
+        resource_id: str,
+        sid: str,
+        mode: RecordingMode,
+        cname: str,
+        uid: str,
+        request: UpdateLayoutClientRequest,
+    ) -> UpdateResponse:
+        """Replace the whole mix layout (fields left out return to their defaults)."""
+        op = "updateLayout"
+        with _operation(op):
+            _check_mode(mode)
+            if mode != "mix":
+                raise limits.invalid("mode", mode, "mix (updateLayout exists only in mix mode)")
+            resource_id = _check_path_id("resource_id", resource_id)
+            sid = _check_path_id("sid", sid)
+            cname = limits.check_cname(cname)
+            uid = limits.check_uid(uid)
+        path = f"/resourceid/{resource_id}/sid/{sid}/mode/{mode}/updateLayout"
+        body = _body(cname, uid, request.to_wire())
+        data = await self._call(op, "POST", path, body, [])
+        return self._parse(op, UpdateResponse, data)
+
+    async def stop(
+        self,
+        resource_id: str,
+        sid: str,
+        mode: RecordingMode,
+        cname: str,
+        uid: str,
+        *,
+        async_stop: bool = False,
+    ) -> StopResponse:
+        """Stop recording; synchronous by default (the answer waits for the upload and lists the files)."""
+        op = "stop"
+        with _operation(op):
+            _check_mode(mode)
+            resource_id = _check_path_id("resource_id", resource_id)
+            sid = _check_path_id("sid", sid)
+            cname = limits.check_cname(cname, web=mode == "web")
+            uid = limits.check_uid(uid)
+        path = f"/resourceid/{resource_id}/sid/{sid}/mode/{mode}/stop"
+        body = _body(cname, uid, {"async_stop": async_stop})
+        timeout = None
+        if not async_stop and (self._timeout.read or 0) < SYNC_STOP_READ_TIMEOUT:
+            t = self._timeout
+            timeout = httpx.Timeout(connect=t.connect, read=SYNC_STOP_READ_TIMEOUT, write=t.write, pool=t.pool)
+        data = await self._call(op, "POST", path, body, [], http_timeout=timeout)
+        return self._parse(op, StopResponse, data)
+
+    # -- plumbing -----------------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        request_secrets: list[str],
+        *,
+        http_timeout: httpx.Timeout | None = None,
+    ) -> Any:
+        """Send one request (failing over once if the host is unreachable) and return the 200's JSON."""
+        secrets = [*self._secrets, *request_secrets]
+        content = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+        headers = {"Content-Type": CONTENT_TYPE} if body is not None else {}
+        response: httpx.Response | None = None
+        failures: list[str] = []
+        last: httpx.HTTPError | None = None
+        for index, base in enumerate(self._base_urls):
+            url = f"{base}/v1/apps/{self._app_id}/cloud_recording{path}"
+            started = time.monotonic()
+            try:
+                response = await self._http.request(
+                    method, url, content=content, headers=headers, timeout=http_timeout or self._timeout
+                )
+            except httpx.TransportError as exc:
+                elapsed = time.monotonic() - started
+                last = exc
+                failures.append(f"{httpx.URL(base).host}: {type(exc).__name__}")
+                logger.debug(
+                    "agora %s via %s failed: %s after %.3fs",
+                    operation,
+                    httpx.URL(base).host,
+                    type(exc).__name__,
+                    elapsed,
+                )
+                # query is a read, so resending it after any transport failure is harmless; a POST that
+                # may have reached Agora (read timeout, broken answer) is left to Temporal's retry policy.
+                can_fail_over = isinstance(exc, _NOT_SENT) or method == "GET"
+                if can_fail_over and index + 1 < len(self._base_urls):
+                    continue
+                break
+            elapsed = time.monotonic() - started
+            logger.debug(
+                "agora %s via %s: HTTP %d in %.3fs",
+                operation,
+                httpx.URL(base).host,
+                response.status_code,
+                elapsed,
+            )
+            break
+        if response is None:
+            assert last is not None
+            cls: type[TransportError] = (
+                AgoraTimeout if isinstance(last, httpx.TimeoutException) else AgoraConnectionError
+            )
+            message = scrub(f"{operation}: no answer from Agora ({'; '.join(failures)})", secrets)
+            raise cls(message, operation=operation) from None
+        error = classify_response(operation, response.status_code, response.content, secrets=secrets)
+        if error is not None:
+            raise error
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise ProtocolError(
+                f"{operation} answered HTTP 200 with a body that is not JSON (ProtocolError, retryable)",
+                operation=operation,
+                http_status=200,
+            ) from None
+
+    @staticmethod
+    def _parse(operation: str, model: type[_R], data: Any) -> _R:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+                for e in exc.errors(include_url=False, include_input=False, include_context=False)
+            )
+            raise ProtocolError(
+                f"{operation} answered HTTP 200 without the expected fields ({problems}) (ProtocolError, retryable)",
+                operation=operation,
+                http_status=200,
+            ) from None
+
+
+class _operation:
+    """Stamp the operation name on a RequestValidationError raised while checking arguments."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, AgoraError) and exc.operation is None:
+            exc.operation = self._name
+
+
+def _body(cname: str, uid: str, client_request: dict[str, Any]) -> dict[str, Any]:
+    return {"cname": cname, "uid": uid, "clientRequest": client_request}
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in RECORDING_MODES:
+        raise limits.invalid("mode", mode, "one of individual, mix, web")
+
+
+def _check_path_id(field: str, value: str) -> str:
+    if not isinstance(value, str) or value in (".", "..") or not _PATH_ID_RE.fullmatch(value):
+        raise limits.invalid(field, value, "a non-empty id of A-Z a-z 0-9 - _ . ~ = characters")
+    return value

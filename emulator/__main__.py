@@ -1,0 +1,76 @@
+"""`python -m emulator`: serve an emulated Agora Cloud Recording API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from emulator.app import create_app
+from emulator.config import EmulatorConfig
+from emulator.state import ControlError, Emulator
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line flags; they override the AGORA_* environment, which overrides defaults."""
+    parser = argparse.ArgumentParser(prog="python -m emulator", description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--app-id")
+    parser.add_argument("--customer-id")
+    parser.add_argument("--customer-secret")
+    parser.add_argument("--speed", type=float)
+    parser.add_argument("--startup-seconds", type=float)
+    parser.add_argument("--rate-limit", type=float, dest="rate_limit_qps")
+    parser.add_argument("--max-concurrent", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--fault-profile", type=Path, help="JSON {seed, rates} as for /_emulator/profile")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the emulator until interrupted."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = EmulatorConfig.from_env(
+        app_id=args.app_id,
+        customer_id=args.customer_id,
+        customer_secret=args.customer_secret,
+        speed=args.speed,
+        startup_seconds=args.startup_seconds,
+        rate_limit_qps=args.rate_limit_qps,
+        max_concurrent=args.max_concurrent,
+        seed=args.seed,
+    )
+    app = create_app(config)
+    if args.fault_profile is not None:
+        emulator: Emulator = app.state.emulator
+        spec = json.loads(args.fault_profile.read_text())
+        try:
+            emulator.set_profile(spec.get("seed", 0), spec.get("rates", {}))
+        except ControlError as exc:
+            print(f"bad fault profile: {exc.message}", file=sys.stderr)
+            return 2
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Answers go out as header and body writes; without this, Nagle plus delayed ACK adds 40 ms each.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((args.host, args.port))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=args.host, port=args.port, log_level="info", access_log=False, lifespan="off")
+    )
+    logging.getLogger("emulator").info("serving on http://%s:%s", args.host, args.port)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Settings of one emulated Agora Cloud Recording service."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+# Environment variables read by `EmulatorConfig.from_env`, the same names the client side uses.
+ENV_VARS = {
+    "app_id": "AGORA_APP_ID",
+    "customer_id": "AGORA_CUSTOMER_ID",
+    "customer_secret": "AGORA_CUSTOMER_SECRET",
+}
+
+
+class EmulatorConfig(BaseModel):
+    """Everything that shapes one emulator instance; frozen so it can be shared safely."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    app_id: str = "emulator-app-id"
+    customer_id: str = "emulator-customer"
+    customer_secret: SecretStr = SecretStr("emulator-secret")
+    # When set, start in individual/mix mode needs a token (its signature is not checked).
+    app_certificate: SecretStr | None = None
+    # Emulated seconds per real second; 0 freezes the clock so only explicit advances move it.
+    speed: float = Field(default=1.0, ge=0)
+    startup_seconds: float = Field(default=3.0, ge=0)
+    slice_seconds: float = Field(default=15.0, gt=0)
+    upload_seconds: float = Field(default=1.0, ge=0)
+    rate_limit_qps: float = Field(default=10.0, ge=0)
+    max_concurrent: int = Field(default=50, ge=0)
+    resource_ttl_seconds: float = Field(default=300.0, gt=0)
+    # Agora finishes a high-availability migration within about 90 s (reference §5).
+    failover_downtime_seconds: float = Field(default=60.0, ge=0, le=90)
+    # A stop this soon after a task ended (by stop or by itself) answers 49 "invalid operation", later 404.
+    exit_grace_seconds: float = Field(default=5.0, ge=0)
+    seed: int | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> EmulatorConfig:
+        """Build a config from the AGORA_* environment variables; non-None overrides win."""
+        values: dict[str, Any] = {}
+        for field, var in ENV_VARS.items():
+            if var in os.environ:
+                values[field] = os.environ[var]
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls.model_validate(values)

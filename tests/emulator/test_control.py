@@ -1,0 +1,101 @@
+"""The control API over HTTP: state snapshot, channels, clock, reset; and the `python -m emulator` CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from emulator.testing import RunningEmulator
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_state_snapshot_has_the_documented_fields(api, emu: RunningEmulator) -> None:
+    """GET /_emulator/state reports now, tasks with every documented field, channels and counters."""
+    async with httpx.AsyncClient(base_url=emu.base_url) as control:
+        joined = await control.post("/_emulator/channels/room1/users", json={"uid": "100", "role": "host"})
+        assert joined.status_code == 200
+        await control.post("/_emulator/channels/room1/users", json={"uid": "100", "role": "host"})
+        rid, sid = await api.begin("mix")
+        clock = await control.post("/_emulator/clock", json={"advance": 20})
+        state = (await control.get("/_emulator/state")).json()
+    assert clock.json()["now"] == state["now"]
+    assert state["channels"] == {
+        "room1": {"users": [{"uid": "100", "role": "host", "joinedAt": state["tasks"][0]["startedAt"]}]}
+    }
+    [task] = state["tasks"]
+    assert set(task) >= {
+        "sid", "resourceId", "cname", "uid", "currentUid", "mode", "status", "statusHistory", "startedAt",
+        "endedAt", "endReason", "running", "inFailover", "failovers", "fileNames", "maxIdleTime", "requests",
+        "updates",
+    }  # fmt: skip
+    assert task["sid"] == sid and task["resourceId"] == rid and task["status"] == 5
+    assert task["endedAt"] is None and task["endReason"] is None and task["fileNames"] == [f"rec/day1/{sid}_room1.m3u8"]
+    assert state["requestCount"] == 2 and state["faultsInjected"] == {}
+
+
+async def test_leave_reset_and_speed_over_http(api, emu: RunningEmulator) -> None:
+    """DELETE leaves a channel, /clock changes the speed, and /reset forgets tasks and channels."""
+    async with httpx.AsyncClient(base_url=emu.base_url) as control:
+        await control.post("/_emulator/channels/room1/users", json={"uid": "100"})
+        left = await control.delete("/_emulator/channels/room1/users/100")
+        assert left.json() == {"ok": True, "left": True}
+        await api.begin("mix")
+        sped = await control.post("/_emulator/clock", json={"speed": 1000})
+        assert sped.json()["speed"] == 1000
+        await asyncio.sleep(0.05)
+        assert emu.emulator.clock.now() - sped.json()["now"] >= 40
+        assert (await control.post("/_emulator/reset")).json() == {"ok": True}
+        state = (await control.get("/_emulator/state")).json()
+    assert state["tasks"] == [] and state["channels"] == {} and state["requestCount"] == 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_cli_serves_with_basic_auth_and_logs_without_secrets() -> None:
+    """`python -m emulator --port N` answers a Basic-auth acquire, 401 without auth, and logs no credentials."""
+    port = free_port()
+    env = {**os.environ, "AGORA_CUSTOMER_SECRET": "from-env-secret"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "--port", str(port), "--app-id", "cli-app", "--rate-limit", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if httpx.get(f"{base}/_emulator/health", timeout=1).json() == {"ok": True}:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        url = f"{base}/v1/apps/cli-app/cloud_recording/acquire"
+        body = {"cname": "room1", "uid": "1", "clientRequest": {}}
+        ok = httpx.post(url, json=body, auth=("emulator-customer", "from-env-secret"))
+        assert ok.status_code == 200 and ok.json()["cname"] == "room1"
+        denied = httpx.post(url, json=body)
+        assert denied.status_code == 401 and denied.json() == {"message": "Unauthorized"}
+    finally:
+        os.kill(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=10)
+    assert "POST /v1/apps/cli-app/cloud_recording/acquire 200" in output
+    assert "POST /v1/apps/cli-app/cloud_recording/acquire 401" in output
+    assert "from-env-secret" not in output and "Basic " not in output
