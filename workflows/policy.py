@@ -127,12 +127,13 @@ def confirm_delays(max_idle_time: int) -> list[float]:
     cap = max(1.0, max_idle_time - 1.0)
     delays = [min(CONFIRM_FIRST_QUERY, cap)]
     total = delays[0]
-    for d in CONFIRM_DELAYS:
-        step = min(d, cap, CONFIRM_WINDOW - total)
-        if step <= 0:
-            break
+    step_index = 0
+    while total < CONFIRM_WINDOW:
+        wanted = CONFIRM_DELAYS[min(step_index, len(CONFIRM_DELAYS) - 1)]
+        step = min(wanted, cap, CONFIRM_WINDOW - total)
         delays.append(step)
         total += step
+        step_index += 1
     return delays
 
 
