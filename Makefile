@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo emulator worker clean
+.PHONY: test lint typecheck pytest browser demo emulator worker clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,10 +23,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy agora emulator workflows activities recorder worker.py
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The Web UI test (tests/webui) drives Debian's Chromium through Playwright; Playwright's own browser download does
+# not work on these machines. Quick and silent when Chromium is there; apt only as root (CI), else say what to run.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	  else \
+	    echo "$(CHROMIUM) is missing: run 'sudo apt-get install -y --no-install-recommends chromium' (Debian)" >&2; \
+	    exit 1; \
+	  fi; \
+	}
 
 demo: $(STAMP)
 	$(BIN)/python -m recorder.demo

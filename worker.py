@@ -21,6 +21,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.recording import RecordingActivities
@@ -118,9 +119,14 @@ async def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    runtime = None
+    metrics = os.environ.get("RECORDER_METRICS_BIND")
+    if metrics:
+        # Prometheus text format at http://<bind>/metrics: the SDK's worker metrics plus the product's counters.
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics)))
     try:
         settings = load_settings()
-        client = await connect()
+        client = await connect(runtime=runtime)
     except (SettingsError, Exception) as exc:
         print(f"worker: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,8 @@ never enter workflow history. Retries are Temporal's, on the schedules in `activ
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
+from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -34,6 +35,20 @@ from workflows.models import (
 )
 
 log = logging.getLogger("activities.recording")
+
+T = TypeVar("T")
+
+
+async def _counted(operation: str, call: Awaitable[T]) -> T:
+    """Await one Agora call, counting it by operation and outcome (the error class, or "ok") in the worker metrics."""
+    counter = activity.metric_meter().create_counter("agora_requests", "Agora REST calls by operation and outcome")
+    try:
+        result = await call
+    except agora_errors.AgoraError as err:
+        counter.add(1, {"operation": operation, "outcome": err.kind})
+        raise
+    counter.add(1, {"operation": operation, "outcome": "ok"})
+    return result
 
 
 def build_start_request(
@@ -126,7 +141,7 @@ class RecordingActivities:
             exclude_resource_ids=params.exclude_resource_ids or None,
         )
         try:
-            answer = await self._client.acquire(params.channel, params.uid, request)
+            answer = await _counted("acquire", self._client.acquire(params.channel, params.uid, request))
         except agora_errors.AgoraError as err:
             raise errors.to_application_error(
                 err, default=policy.START_SERVER_ERROR_DELAYS, schedules=errors.START_SCHEDULES
@@ -156,7 +171,9 @@ class RecordingActivities:
             )
         body = build_start_request(req, params.uid, storage, token)
         try:
-            answer = await self._client.start(params.resource_id, req.mode, req.channel, params.uid, body)
+            answer = await _counted(
+                "start", self._client.start(params.resource_id, req.mode, req.channel, params.uid, body)
+            )
             sid, recovered = answer.sid, False
         except agora_errors.AlreadyStarted as err:
             if not err.sid:
@@ -183,7 +200,7 @@ class RecordingActivities:
     async def query_recorder(self, params: QueryInput) -> QueryResult:
         """Query a recorder; Agora's 404 is an answer (found=False), not a failure."""
         try:
-            answer = await self._client.query(params.resource_id, params.sid, params.mode)
+            answer = await _counted("query", self._client.query(params.resource_id, params.sid, params.mode))
         except agora_errors.NotFound:
             return QueryResult(found=False)
         except agora_errors.AgoraError as err:
@@ -203,7 +220,9 @@ class RecordingActivities:
     async def stop_recorder(self, params: StopInput) -> StopResult:
         """Stop a recorder and wait for the upload status; a recorder already gone is an answer, not a failure."""
         try:
-            answer = await self._client.stop(params.resource_id, params.sid, params.mode, params.channel, params.uid)
+            answer = await _counted(
+                "stop", self._client.stop(params.resource_id, params.sid, params.mode, params.channel, params.uid)
+            )
         except agora_errors.NotFound as err:
             return StopResult(outcome="already_gone", detail=err.reason)
         except agora_errors.InvalidOperation as err:
@@ -224,40 +243,25 @@ class RecordingActivities:
     @activity.defn(name=names.UPDATE)
     async def update_recorder(self, params: UpdateInput) -> UpdateResult:
         """Change a running recorder's subscription lists or (mix mode) its layout."""
+        where = (params.resource_id, params.sid, params.mode, params.channel, params.uid)
         try:
             if params.layout is not None:
-                layout = params.layout
-                await self._client.update_layout(
-                    params.resource_id,
-                    params.sid,
-                    params.mode,
-                    params.channel,
-                    params.uid,
-                    models.UpdateLayoutClientRequest(
-                        mixed_video_layout=layout.mixed_video_layout,
-                        max_resolution_uid=layout.max_resolution_uid,
-                        background_color=layout.background_color,
-                    ),
+                layout = models.UpdateLayoutClientRequest(
+                    mixed_video_layout=params.layout.mixed_video_layout,
+                    max_resolution_uid=params.layout.max_resolution_uid,
+                    background_color=params.layout.background_color,
                 )
+                await _counted("updateLayout", self._client.update_layout(*where, layout))
             if params.subscription is not None:
                 sub = params.subscription
-                await self._client.update(
-                    params.resource_id,
-                    params.sid,
-                    params.mode,
-                    params.channel,
-                    params.uid,
-                    models.UpdateClientRequest(
-                        stream_subscribe=models.StreamSubscribe(
-                            audio_uid_list=models.AudioUidList(subscribe_audio_uids=sub.subscribe_audio_uids)
-                            if sub.subscribe_audio_uids is not None
-                            else None,
-                            video_uid_list=models.VideoUidList(subscribe_video_uids=sub.subscribe_video_uids)
-                            if sub.subscribe_video_uids is not None
-                            else None,
-                        )
-                    ),
+                audio = sub.subscribe_audio_uids
+                video = sub.subscribe_video_uids
+                streams = models.StreamSubscribe(
+                    audio_uid_list=models.AudioUidList(subscribe_audio_uids=audio) if audio is not None else None,
+                    video_uid_list=models.VideoUidList(subscribe_video_uids=video) if video is not None else None,
                 )
+                body = models.UpdateClientRequest(stream_subscribe=streams)
+                await _counted("update", self._client.update(*where, body))
         except agora_errors.AgoraError as err:
             raise errors.to_application_error(
                 err, default=policy.QUERY_SERVER_ERROR_DELAYS, schedules=errors.QUERY_SCHEDULES

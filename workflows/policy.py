@@ -115,11 +115,16 @@ def resource_expired_hour(request: RecordingRequest, now: datetime, end: datetim
     return max(1, min(720, hours))
 
 
+# An AccessToken2 privilege lasts at most 24 hours. A recorder cannot renew its token, so a longer recording loses
+# its recorder at expiry; the monitor then sees the 404s and restarts on the other uid with a fresh token.
+TOKEN_MAX_SECONDS = 24 * 3600
+
+
 def token_expire_seconds(now: datetime, end: datetime | None) -> int:
-    """How long the recorder's RTC token must live: past the planned end, since it cannot be renewed."""
+    """How long the recorder's RTC token lives: past the planned end (it cannot be renewed), at most 24 h."""
     if end is None:
-        return UNPLANNED_HOURS * 3600
-    return max(3600, math.ceil((end - now + PLANNED_MARGIN).total_seconds()))
+        return TOKEN_MAX_SECONDS
+    return min(TOKEN_MAX_SECONDS, max(3600, math.ceil((end - now + PLANNED_MARGIN).total_seconds())))
 
 
 def confirm_delays(max_idle_time: int) -> list[float]:

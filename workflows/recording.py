@@ -253,6 +253,7 @@ class RecordingWorkflow:
                     continue
                 if kind == names.ErrorType.ALREADY_STARTED or kind in names.ErrorType.SWITCH_UID:
                     self._state.failed_starts += 1
+                    self._count("recording_failed_starts", "start units that failed and moved to the other uid")
                     failed_units += 1
                     uid = policy.other_uid(self._request, uid)
                     if failed_units % 2 == 0:
@@ -278,6 +279,7 @@ class RecordingWorkflow:
             # Rule 2: not up within Agora's window: stop that sid (best effort) and start on the other uid.
             await self._stop_segment(seg, "not_confirmed", f"status {self._state.last_status} after 90 s")
             self._state.failed_starts += 1
+            self._count("recording_failed_starts", "start units that failed and moved to the other uid")
             failed_units += 1
             uid = self._state.next_uid
             if failed_units % 2 == 0:
@@ -429,6 +431,7 @@ class RecordingWorkflow:
         self._set_phase("checking")
         tries = len(policy.NOT_FOUND_DELAYS)
         for i, delay in enumerate(policy.NOT_FOUND_DELAYS, start=1):
+            self._count("recording_not_found_backoffs", "query 404 backoff steps")
             if await self._sleep(delay, f"backoff after 404 on sid {seg.sid}, try {i} of {tries}"):
                 return
             again = await self._query(seg, f"re-check sid {seg.sid} after 404 ({i} of {tries})")
@@ -457,6 +460,7 @@ class RecordingWorkflow:
             FailoverProbe(segment_index=seg.index, due_at=since + timedelta(seconds=policy.FAILOVER_WINDOW))
         )
         self._state.restarts += 1
+        self._count("recording_restarts", "recorders restarted after they quit")
         self._state.next_uid = policy.other_uid(self._request, seg.uid)
         self._state.next_check_at = None
         self._state.m3u8_check_due_at = None
@@ -621,6 +625,10 @@ class RecordingWorkflow:
         except TimeoutError:
             return False
         return True
+
+    def _count(self, name: str, description: str) -> None:
+        """Add one to a product counter in the worker's metrics (never emitted during replay)."""
+        workflow.metric_meter().create_counter(name, description).add(1)
 
     def _set_phase(self, phase: Phase) -> None:
         self._state.phase = phase

@@ -118,6 +118,7 @@ def test_resource_expired_hour_and_token_life_are_sized_from_the_planned_end():
     assert policy.resource_expired_hour(RecordingRequest(**BASE), now, None) == 72
     long = RecordingRequest(**BASE, max_duration=timedelta(days=40))
     assert policy.resource_expired_hour(long, now, policy.planned_end(long, now)) == 720
+    assert policy.token_expire_seconds(now, policy.planned_end(long, now)) == 24 * 3600
 
 
 def test_uids_alternate():

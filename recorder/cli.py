@@ -1,0 +1,446 @@
+"""The `recorder` command: start, watch, stop and list channel recordings from a shell.
+
+    recorder start math-101 --uid 527841 --backup-uid 527842 --max-idle 10m --duration 2h
+    recorder status math-101
+    recorder watch math-101
+    recorder stop math-101
+    recorder list --all
+    recorder worker            # same as `python worker.py`
+    recorder demo [args]       # same as `python -m recorder.demo`
+
+Recordings are named by AGORA_APP_ID and the channel; nothing but the worker needs an Agora secret. Temporal is
+reached as `recorder.connection.connect()` says (TEMPORAL_ADDRESS, TEMPORAL_PROFILE, …). Errors are one line on
+stderr: exit code 2 for bad options or settings, 1 for a failure at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, NoReturn, TextIO
+
+from pydantic import ValidationError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from recorder import api
+from recorder.connection import ConnectionError_, connect, task_queue
+from workflows.models import RecordingManifest, RecordingRequest, RecordingStatus
+from workflows.recording import RecordingWorkflow
+
+PROG = "recorder"
+UID_ENV = "RECORDER_UID"
+BACKUP_UID_ENV = "RECORDER_BACKUP_UID"
+APP_ID_ENV = "AGORA_APP_ID"
+# Phases in which `start --wait` considers the recorder up (a fault is surfaced, but the recorder runs).
+_UP = frozenset({"recording", "fault"})
+_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+
+
+class UsageError(Exception):
+    """Bad options or settings: exit code 2."""
+
+
+class Failure(Exception):
+    """A failure at run time: exit code 1."""
+
+
+# --- parsing ---------------------------------------------------------------------------------------------------
+
+
+def parse_duration(text: str) -> timedelta:
+    """A duration typed by a person: `90s`, `10m`, `2h`, `1h30m`, or plain seconds."""
+    value = text.strip().lower()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    match = _DURATION.match(value)
+    if not value or match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: use 90s, 10m, 2h, 1h30m or plain seconds")
+    parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}
+    return timedelta(hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0))
+
+
+def _seconds(text: str) -> int:
+    return int(parse_duration(text).total_seconds())
+
+
+def _instant(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time: use e.g. 2025-06-01T10:00:00+02:00"
+        ) from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option as one line, without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `recorder` argument parser."""
+    parser = _Parser(prog=PROG, description="Durable Agora Cloud Recording: one Temporal workflow per channel.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    start = sub.add_parser("start", help="start recording a channel (once: a channel has one recorder)")
+    start.add_argument("channel")
+    start.add_argument("--mode", choices=["mix", "individual", "web"], default="mix")
+    start.add_argument("--uid", help=f"the recorder's uid (default ${UID_ENV})")
+    start.add_argument("--backup-uid", help=f"the uid for every other restart (default ${BACKUP_UID_ENV})")
+    start.add_argument("--max-idle", type=_seconds, help="Agora's maxIdleTime: the longest break, e.g. 10m")
+    start.add_argument("--check-interval", type=_seconds, help="time between checks, shorter than --max-idle")
+    end = start.add_mutually_exclusive_group()
+    end.add_argument("--duration", type=parse_duration, help="stop after this long, e.g. 2h or 1h30m")
+    end.add_argument("--end-at", type=_instant, help="stop at this time (ISO 8601 with a timezone)")
+    start.add_argument("--storage-profile", default="default", help="a storage profile configured on the worker")
+    start.add_argument("--file-prefix", help="directories for the files in the bucket, e.g. school/math")
+    start.add_argument("--channel-type", choices=["communication", "live"], default="communication")
+    start.add_argument("--streams", choices=["audio", "video", "both"], default="both")
+    start.add_argument("--mp4", action="store_true", help="also write MP4 files (mix and web mode)")
+    start.add_argument("--web-url", help="the page to record (web mode)")
+    start.add_argument("--wait", action="store_true", help="wait until the recorder is confirmed (or fails)")
+
+    status = sub.add_parser("status", help="the live status of a channel's recording")
+    status.add_argument("channel")
+    status.add_argument("--json", action="store_true")
+
+    stop = sub.add_parser("stop", help="stop a channel's recording and print its manifest")
+    stop.add_argument("channel")
+    stop.add_argument("--json", action="store_true")
+
+    lst = sub.add_parser("list", help="list recordings (running ones unless --all)")
+    lst.add_argument("--phase")
+    lst.add_argument("--all", action="store_true", help="include recordings that have ended")
+    lst.add_argument("--json", action="store_true")
+
+    watch = sub.add_parser("watch", help="a live status line until the recording ends, then its manifest")
+    watch.add_argument("channel")
+    watch.add_argument("--interval", type=parse_duration, default=timedelta(seconds=2))
+
+    sub.add_parser("worker", help="run a recording worker (same as `python worker.py`)")
+    sub.add_parser("demo", help="run the demo (same as `python -m recorder.demo`)", add_help=False)
+    return parser
+
+
+def build_request(args: argparse.Namespace) -> RecordingRequest:
+    """The RecordingRequest for `start`, with the model's validation turned into one readable line."""
+    uid = args.uid or os.environ.get(UID_ENV)
+    backup = args.backup_uid or os.environ.get(BACKUP_UID_ENV)
+    if not uid:
+        raise UsageError(f"--uid is required (or set {UID_ENV}): the recorder's uid, used by no real user")
+    if not backup:
+        raise UsageError(f"--backup-uid is required (or set {BACKUP_UID_ENV}): a second uid for restarts")
+    values: dict[str, Any] = {
+        "channel": args.channel,
+        "mode": args.mode,
+        "uid": uid,
+        "backup_uid": backup,
+        "check_interval": args.check_interval,
+        "channel_type": 1 if args.channel_type == "live" else 0,
+        "stream_types": {"audio": 0, "video": 1, "both": 2}[args.streams],
+        "av_file_type": ["hls", "mp4"] if args.mp4 else ["hls"],
+        "web_url": args.web_url,
+        "storage_profile": args.storage_profile,
+        "end_at": args.end_at,
+        "max_duration": args.duration,
+    }
+    if args.max_idle is not None:
+        values["max_idle_time"] = args.max_idle
+    if args.file_prefix:
+        values["file_name_prefix"] = [p for p in args.file_prefix.split("/") if p] or [args.file_prefix]
+    try:
+        return RecordingRequest(**values)
+    except ValidationError as exc:
+        raise UsageError(validation_message(exc)) from None
+
+
+def validation_message(exc: ValidationError) -> str:
+    """pydantic's report as one line: each problem with its field, in the model's own words."""
+    problems = []
+    for err in exc.errors():
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        field = ".".join(str(p) for p in err["loc"])
+        problems.append(msg if not field or field in msg else f"{field}: {msg}")
+    return "; ".join(" ".join(p.split()) for p in problems)
+
+
+def _app_id() -> str:
+    value = os.environ.get(APP_ID_ENV, "").strip()
+    if not value:
+        raise UsageError(f"{APP_ID_ENV} is not set: the Agora App ID names each channel's recording")
+    return value
+
+
+# --- output ----------------------------------------------------------------------------------------------------
+
+
+def _t(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else "-"
+
+
+def format_status(s: RecordingStatus) -> str:
+    """The status query as a few aligned lines."""
+    lines = [
+        f"channel      {s.channel} ({s.mode})",
+        f"phase        {s.phase}",
+        f"recorder     uid {s.uid or '-'} · sid {s.sid or '-'}",
+        f"restarts     {s.restarts} · failed starts {s.failed_starts} · checks {s.checks} · runs {s.runs}",
+        f"last status  {s.last_status if s.last_status is not None else '-'}",
+        f"last error   {s.last_error or '-'}",
+        f"m3u8         {', '.join(s.m3u8_names) or '-'}",
+        f"started      {_t(s.started_at)} · planned end {_t(s.planned_end)}",
+    ]
+    return "\n".join(lines)
+
+
+def status_line(s: RecordingStatus) -> str:
+    """The status on one line, for `watch`."""
+    return (
+        f"{s.channel}: {s.phase} · uid {s.uid or '-'} · sid {s.sid or '-'} · restarts {s.restarts} · "
+        f"checks {s.checks} · last status {s.last_status if s.last_status is not None else '-'}"
+        + (f" · error: {s.last_error}" if s.last_error else "")
+    )
+
+
+def format_manifest(m: RecordingManifest) -> str:
+    """The manifest: the recording, every segment, then the gaps."""
+    lines = [
+        f"recording of {m.channel} ({m.mode}): {m.phase}, ended by {m.stop_trigger or '-'}",
+        f"started {_t(m.started_at)} · ended {_t(m.ended_at)} · restarts {m.restarts} · "
+        f"failed starts {m.failed_starts} · runs {m.runs}",
+    ]
+    if m.error:
+        lines.append(f"error: {m.error}")
+    lines.append(f"segments ({len(m.segments)}):")
+    for seg in m.segments:
+        lines += [
+            f"  #{seg.index} uid {seg.uid} · sid {seg.sid or 'unknown'}"
+            + (" (recovered)" if seg.sid_recovered else "")
+            + (f" · came back as uid {seg.failover_uid}" if seg.failover_uid else ""),
+            f"     {_t(seg.started_at)} → {_t(seg.ended_at)} · confirmed {_t(seg.confirmed_at)}",
+            f"     ended: {seg.end_reason or 'running'}" + (f" ({seg.detail})" if seg.detail else ""),
+            f"     m3u8: {', '.join(seg.m3u8_names) or '-'}" + ("" if seg.m3u8_confirmed else " (predicted)"),
+            f"     upload: {seg.uploading_status or '-'} · {len(seg.file_list)} file(s)",
+        ]
+    if m.gaps:
+        lines.append(f"gaps ({len(m.gaps)}):")
+        lines += [
+            f"  after #{g.after_index} before #{g.before_index}: {_t(g.start)} → {_t(g.end)} ({g.seconds:g} s)"
+            for g in m.gaps
+        ]
+    else:
+        lines.append("gaps: none")
+    return "\n".join(lines)
+
+
+def format_list(rows: Sequence[api.RecordingSummary]) -> str:
+    """Recordings as a table."""
+    if not rows:
+        return "no recordings"
+    header = ("CHANNEL", "PHASE", "UID", "SID", "RESTARTS", "STATUS", "STARTED", "WORKFLOW ID")
+    table = [header] + [
+        (
+            r.channel or "-",
+            r.phase or "-",
+            r.uid or "-",
+            r.sid or "-",
+            str(r.restarts if r.restarts is not None else "-"),
+            r.status,
+            _t(r.start_time),
+            r.workflow_id,
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table)
+
+
+def _out(text: str, stream: TextIO | None = None) -> None:
+    print(text, file=stream or sys.stdout, flush=True)
+
+
+# --- commands --------------------------------------------------------------------------------------------------
+
+
+async def _start(client: Client, args: argparse.Namespace, request: RecordingRequest, app_id: str) -> int:
+    outcome = await api.start_recording(client, request, app_id=app_id, task_queue=task_queue())
+    if outcome.already_running:
+        phase = outcome.status.phase if outcome.status else "unknown"
+        _out(f"already recording: {outcome.workflow_id} (phase {phase}); not starting a second recorder")
+        return 0
+    _out(f"started recording {request.channel}: workflow {outcome.workflow_id} (run {outcome.run_id})")
+    if args.wait:
+        return await _wait_until_up(client, request.channel, app_id, outcome.run_id)
+    return 0
+
+
+async def _wait_until_up(client: Client, channel: str, app_id: str, run_id: str) -> int:
+    handle = client.get_workflow_handle_for(RecordingWorkflow.run, api.workflow_id(app_id, channel), run_id=run_id)
+    while True:
+        desc = await handle.describe()
+        if desc.status != WorkflowExecutionStatus.RUNNING:
+            return await _closed(handle, channel)
+        status = await api.describe_recording(client, channel, app_id=app_id)
+        if status.phase in _UP:
+            _out(status_line(status))
+            return 0
+        await asyncio.sleep(0.5)
+
+
+async def _closed(handle: Any, channel: str) -> int:
+    """Report a recording that has ended: its manifest, or why it failed."""
+    try:
+        manifest: RecordingManifest = await handle.result()
+    except WorkflowFailureError as err:
+        cause = err.cause
+        reason = getattr(cause, "message", None) or str(cause or err)
+        raise Failure(f"the recording of {channel} failed: {reason}") from None
+    _out(format_manifest(manifest))
+    return 0
+
+
+async def _status(client: Client, args: argparse.Namespace, app_id: str) -> int:
+    status = await api.describe_recording(client, args.channel, app_id=app_id)
+    _out(status.model_dump_json(indent=2) if args.json else format_status(status))
+    return 0
+
+
+async def _stop(client: Client, args: argparse.Namespace, app_id: str) -> int:
+    manifest = await api.stop_recording(client, args.channel, app_id=app_id)
+    _out(manifest.model_dump_json(indent=2) if args.json else format_manifest(manifest))
+    return 0 if manifest.phase == "stopped" else 1
+
+
+async def _list(client: Client, args: argparse.Namespace) -> int:
+    app_id = os.environ.get(APP_ID_ENV, "").strip() or None
+    rows = await api.list_recordings(client, app_id=app_id, phase=args.phase, running_only=not args.all)
+    if args.json:
+        _out(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+    else:
+        _out(format_list(rows))
+    return 0
+
+
+async def _watch(client: Client, args: argparse.Namespace, app_id: str) -> int:
+    handle = client.get_workflow_handle_for(RecordingWorkflow.run, api.workflow_id(app_id, args.channel))
+    interval = max(args.interval.total_seconds(), 0.2)
+    tty = sys.stdout.isatty()
+    last = ""
+    while True:
+        try:
+            desc = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise api.RecordingNotFound(args.channel, handle.id) from None
+            raise
+        if desc.status != WorkflowExecutionStatus.RUNNING:
+            if tty:
+                sys.stdout.write("\n")
+            return await _closed(handle, args.channel)
+        try:
+            line = status_line(await api.describe_recording(client, args.channel, app_id=app_id))
+        except RPCError:
+            line = last  # no worker answered this time; keep the last line
+        if tty:
+            sys.stdout.write("\r\x1b[2K" + line)
+            sys.stdout.flush()
+        elif line != last:
+            _out(line)
+        last = line
+        await asyncio.sleep(interval)
+
+
+async def run(argv: Sequence[str]) -> int:
+    """Run one command in the current event loop; returns the exit code (errors are printed as one line)."""
+    try:
+        return await _dispatch(list(argv))
+    except UsageError as exc:
+        return _fail(str(exc), 2)
+    except (Failure, ConnectionError_, api.RecordingNotFound) as exc:
+        return _fail(str(exc), 1)
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):  # the query timed out
+            return _fail(f"no worker answered in time: is a recording worker polling task queue {task_queue()}?", 1)
+        return _fail(f"Temporal refused the request: {exc.message}", 1)
+    except WorkflowFailureError as exc:
+        return _fail(f"the recording failed: {exc.cause or exc}", 1)
+    except (WorkflowQueryFailedError, WorkflowUpdateFailedError) as exc:
+        return _fail(f"the recording could not answer: {getattr(exc, 'cause', None) or exc}", 1)
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+
+
+def _fail(message: str, rc: int) -> int:
+    _out(f"{PROG}: {' '.join(message.split())}", sys.stderr)
+    return rc
+
+
+async def _dispatch(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "worker":
+        import worker
+
+        return await worker.main([])
+    request = build_request(args) if args.command == "start" else None
+    app_id = _app_id() if args.command in ("start", "status", "stop", "watch") else ""
+    client = await connect()
+    if args.command == "start":
+        assert request is not None
+        return await _start(client, args, request, app_id)
+    if args.command == "status":
+        return await _status(client, args, app_id)
+    if args.command == "stop":
+        return await _stop(client, args, app_id)
+    if args.command == "list":
+        return await _list(client, args)
+    return await _watch(client, args, app_id)
+
+
+def _demo(argv: list[str]) -> int:
+    """Run recorder.demo's main (it owns its event loop and signal handlers, so it runs outside ours)."""
+    try:
+        demo = importlib.import_module("recorder.demo")
+    except ModuleNotFoundError:
+        return _fail("the demo is not installed (recorder/demo.py is missing)", 2)
+    entry = getattr(demo, "main", None)
+    if entry is None:
+        return _fail("recorder.demo has no main()", 2)
+    result = entry(argv)
+    if inspect.iscoroutine(result):
+        result = asyncio.run(result)
+    return int(result or 0)
+
+
+def main(argv: Sequence[str] | None = None, *, _exit: bool = True) -> int:
+    """Console entry point; with _exit (the default) it ends the process at once, as short-lived SDK clients should."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rc = _demo(args[1:]) if args[:1] == ["demo"] else asyncio.run(run(args))
+    except KeyboardInterrupt:
+        rc = 130
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if _exit:
+        os._exit(rc)
+    return rc
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""The `recorder` CLI driven in-process against a dev server, the emulator and a worker, and its error table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from recorder import api, cli
+from recorder.devserver import free_port
+from tests.recorder.conftest import APP_ID, Rig, channel
+from tests.workflows.helpers import TEACHER, tasks_of
+
+UIDS = ["--uid", "527841", "--backup-uid", "527842"]
+
+
+def one_error_line(err: str) -> str:
+    """The single stderr line of a failed command (and proof there is no traceback)."""
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("recorder: ")
+    return lines[0]
+
+
+@pytest.mark.devserver
+async def test_start_status_list_watch_stop(cli_env: Rig, capsys: pytest.CaptureFixture[str]):
+    """A whole session through the CLI: start --wait, status, list, a second start, watch until stop, the manifest."""
+    ch = channel()
+    cli_env.emulator.join(ch, TEACHER)
+    wid = f"recording:{APP_ID}:{ch}"
+
+    rc = await cli.run(
+        ["start", ch, *UIDS, "--max-idle", "1m", "--check-interval", "30s", "--duration", "1h", "--wait"]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert f"started recording {ch}: workflow {wid}" in out
+    assert f"{ch}: recording · uid 527841 · sid " in out
+
+    assert await cli.run(["status", ch]) == 0
+    out = capsys.readouterr().out
+    assert "phase        recording" in out and "recorder     uid 527841 · sid " in out
+    sid = tasks_of(cli_env.emulator, ch)[0]["sid"]
+    assert f"{sid}_{ch}.m3u8" in out
+
+    assert await cli.run(["status", ch, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["phase"], status["sid"], status["uid"]) == ("recording", sid, "527841")
+
+    rows: list[dict[str, object]] = []
+    for _ in range(50):  # visibility catches up with the phase upsert within moments
+        assert await cli.run(["list", "--phase", "recording", "--json"]) == 0
+        rows = [r for r in json.loads(capsys.readouterr().out) if r["workflow_id"] == wid]
+        if rows:
+            break
+        await asyncio.sleep(0.2)
+    assert [(r["channel"], r["sid"], r["status"]) for r in rows] == [(ch, sid, "Running")]
+    assert await cli.run(["list"]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("CHANNEL") and any(line.startswith(ch) and wid in line for line in table.splitlines())
+
+    assert await cli.run(["start", ch, *UIDS]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == f"already recording: {wid} (phase recording); not starting a second recorder"
+    assert len(tasks_of(cli_env.emulator, ch)) == 1
+
+    watch = asyncio.create_task(cli.run(["watch", ch, "--interval", "1s"]))
+    await asyncio.sleep(1.5)
+    assert not watch.done()
+    assert await cli.run(["stop", ch]) == 0
+    assert await asyncio.wait_for(watch, 15) == 0
+    out = capsys.readouterr().out
+    assert f"{ch}: recording · uid 527841 · sid {sid}" in out  # the live line
+    assert out.count(f"recording of {ch} (mix): stopped, ended by requested") == 2  # stop's and watch's manifest
+    assert f"#0 uid 527841 · sid {sid}" in out and "ended: stopped" in out and "upload: uploaded" in out
+    assert f"m3u8: {sid}_{ch}.m3u8" in out and "gaps: none" in out
+    assert [t["running"] for t in tasks_of(cli_env.emulator, ch)] == [False]
+
+    assert await cli.run(["stop", ch, "--json"]) == 0  # stopping an ended recording prints its final manifest
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["phase"] == "stopped" and [s["sid"] for s in manifest["segments"]] == [sid]
+    assert await cli.run(["list", "--all", "--phase", "stopped", "--json"]) == 0
+
+
+@pytest.mark.devserver
+async def test_main_returns_the_exit_code_without_exiting(cli_env: Rig, capsys: pytest.CaptureFixture[str]):
+    """main(argv, _exit=False) runs a command in its own event loop and returns its exit code."""
+    rc = await asyncio.to_thread(cli.main, ["status", "never-recorded"], _exit=False)
+    assert rc == 1
+    err = capsys.readouterr().err
+    line = one_error_line(err)
+    assert line == f"recorder: no recording for channel never-recorded (workflow id recording:{APP_ID}:never-recorded)"
+
+
+@pytest.mark.devserver
+async def test_unknown_storage_profile_fails_the_recording_with_its_reason(
+    cli_env: Rig, capsys: pytest.CaptureFixture[str]
+):
+    """A storage profile the worker does not know fails the workflow at the first start, and --wait says why."""
+    ch = channel()
+    rc = await cli.run(["start", ch, *UIDS, "--storage-profile", "nowhere", "--wait"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    line = one_error_line(captured.err)
+    assert f"the recording of {ch} failed" in line and "storage profile 'nowhere' is not configured" in line
+    assert tasks_of(cli_env.emulator, ch) == []
+
+
+BAD_OPTIONS = [
+    (["start", "c1", *UIDS, "--max-idle", "10x"], "argument --max-idle: '10x' is not a duration"),
+    (["start", "c1", "--uid", "0", "--backup-uid", "2"], "uid '0' is not allowed"),
+    (["start", "c1", "--uid", str(2**32), "--backup-uid", "2"], f"uid '{2**32}' is not allowed"),
+    (["start", "c1", "--uid", "7", "--backup-uid", "7"], "uid and backup_uid are both 7"),
+    (["start", "c1", *UIDS, "--max-idle", "30s", "--check-interval", "1m"], "check_interval 60 s must be shorter"),
+    (["start", "c1", *UIDS, "--mode", "audio"], "argument --mode: invalid choice: 'audio'"),
+    (["start", "c1", *UIDS, "--mode", "individual", "--mp4"], "'mp4' is only allowed in mix and web mode"),
+    (["start", "c1", *UIDS, "--mode", "web"], "web_url None is required in web mode"),
+    (["start", "c1", *UIDS, "--duration", "1h", "--end-at", "2030-01-01T00:00:00+00:00"], "not allowed with"),
+    (["start", "c1", *UIDS, "--end-at", "2030-01-01T10:00:00"], "has no timezone"),
+    (["start", "c1", *UIDS, "--end-at", "tomorrow"], "'tomorrow' is not an ISO 8601 time"),
+    (["start", "math/101", *UIDS], "cname 'math/101' is not allowed"),
+    (["start", "c1"], "--uid is required (or set RECORDER_UID)"),
+    (["start", "c1", "--uid", "5"], "--backup-uid is required (or set RECORDER_BACKUP_UID)"),
+    (["start", "c1", *UIDS, "--storage-profile", "no/slash"], "storage_profile 'no/slash' is not allowed"),
+    (["watch", "c1", "--interval", "soon"], "argument --interval: 'soon' is not a duration"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ([], "the following arguments are required: command"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"), BAD_OPTIONS, ids=[f"{i}-{' '.join(a[:1] + a[-2:])}" for i, (a, _) in enumerate(BAD_OPTIONS)]
+)
+async def test_bad_options_exit_2_with_one_line(
+    argv: list[str], expected: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """Each bad option or value exits with code 2 and one stderr line that names the problem, before any connection."""
+    monkeypatch.setenv("AGORA_APP_ID", APP_ID)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")  # never reached
+    for name in ("RECORDER_UID", "RECORDER_BACKUP_UID"):
+        monkeypatch.delenv(name, raising=False)
+    rc = await cli.run(argv)
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert expected in one_error_line(captured.err)
+    assert captured.out == ""
+
+
+async def test_uids_from_the_environment(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """RECORDER_UID and RECORDER_BACKUP_UID stand in for --uid and --backup-uid (and are validated the same way)."""
+    monkeypatch.setenv("RECORDER_UID", "11")
+    monkeypatch.setenv("RECORDER_BACKUP_UID", "11")
+    monkeypatch.setenv("AGORA_APP_ID", APP_ID)
+    assert await cli.run(["start", "c1"]) == 2
+    assert "uid and backup_uid are both 11" in one_error_line(capsys.readouterr().err)
+    monkeypatch.setenv("RECORDER_BACKUP_UID", "12")
+    req = cli.build_request(
+        cli.build_parser().parse_args(["start", "c1", "--max-idle", "1h30m", "--file-prefix", "a/b"])
+    )
+    assert (req.uid, req.backup_uid, req.max_idle_time, req.file_name_prefix) == ("11", "12", 5400, ["a", "b"])
+
+
+async def test_missing_app_id_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Without AGORA_APP_ID a channel command exits 2 and says which variable to set."""
+    monkeypatch.delenv("AGORA_APP_ID", raising=False)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")
+    for argv in (["status", "c1"], ["stop", "c1"], ["watch", "c1"], ["start", "c1", *UIDS]):
+        assert await cli.run(argv) == 2
+        assert "AGORA_APP_ID is not set" in one_error_line(capsys.readouterr().err)
+
+
+async def test_unreachable_temporal_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """With nothing listening at TEMPORAL_ADDRESS every command exits 1 with one line naming the address."""
+    address = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
+    monkeypatch.setenv("AGORA_APP_ID", APP_ID)
+    for argv in (["status", "c1"], ["list"], ["start", "c1", *UIDS], ["stop", "c1"]):
+        assert await cli.run(argv) == 1
+        assert f"cannot reach Temporal at {address}" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.devserver
+async def test_unknown_channel_exits_1(cli_env: Rig, capsys: pytest.CaptureFixture[str]):
+    """status, stop and watch of a channel never recorded exit 1 with one line naming the channel and workflow id."""
+    for argv in (["status", "ghost"], ["stop", "ghost"], ["watch", "ghost"]):
+        assert await cli.run(argv) == 1
+        line = one_error_line(capsys.readouterr().err)
+        assert line == f"recorder: no recording for channel ghost (workflow id recording:{APP_ID}:ghost)"
+
+
+def test_parse_duration_accepts_what_people_type():
+    """Durations may be 90s, 10m, 2h, 1h30m or plain seconds."""
+    assert cli.parse_duration("90s") == timedelta(seconds=90)
+    assert cli.parse_duration("10m") == timedelta(minutes=10)
+    assert cli.parse_duration("2h") == timedelta(hours=2)
+    assert cli.parse_duration("1h30m") == timedelta(minutes=90)
+    assert cli.parse_duration("45") == timedelta(seconds=45)
+    for bad in ("10x", "", "m", "1.5h", "-5"):
+        with pytest.raises(Exception, match="is not a duration"):
+            cli.parse_duration(bad)
+
+
+def test_console_script_exits_with_the_code_and_one_line(tmp_path):
+    """`python -m recorder.cli` as a process: a bad uid exits 2 with one stderr line and no traceback."""
+    env = {"PATH": "/usr/bin:/bin", "AGORA_APP_ID": APP_ID, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "recorder.cli", "start", "c1", "--uid", "0", "--backup-uid", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert one_error_line(proc.stderr).startswith("recorder: uid '0' is not allowed")
+    assert proc.stdout == ""
+
+
+@pytest.mark.devserver
+async def test_no_worker_is_reported_in_one_line(
+    cli_env: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """With no worker on the task queue, status exits 1 naming the queue, and a second start still refuses."""
+    monkeypatch.setattr(api, "QUERY_TIMEOUT", timedelta(seconds=1))
+    queue = f"unpolled-{uuid.uuid4()}"
+    monkeypatch.setenv("RECORDER_TASK_QUEUE", queue)
+    ch = channel()
+    assert await cli.run(["start", ch, *UIDS]) == 0
+    try:
+        assert await cli.run(["status", ch]) == 1
+        line = one_error_line(capsys.readouterr().err)
+        assert line == f"recorder: no worker answered in time: is a recording worker polling task queue {queue}?"
+        assert await cli.run(["start", ch, *UIDS]) == 0
+        assert (
+            capsys.readouterr()
+            .out.strip()
+            .endswith(f"already recording: recording:{APP_ID}:{ch} (phase unknown); not starting a second recorder")
+        )
+    finally:
+        # No worker ever ran it, so no recorder exists in Agora: terminating leaves nothing behind.
+        await cli_env.client.get_workflow_handle(api.workflow_id(APP_ID, ch)).terminate("test cleanup")
