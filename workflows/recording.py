@@ -266,8 +266,6 @@ class RecordingWorkflow:
                     type=kind,
                     non_retryable=True,
                 ) from None
-            if started is None:
-                return
             seg = started
             self._state.next_uid = policy.other_uid(self._request, seg.uid)
             if await self._confirm(seg):
@@ -286,7 +284,7 @@ class RecordingWorkflow:
                 pause = policy.capped_delay(START_ROUND_PAUSES, failed_units // 2)
                 await self._sleep(pause, f"both uids failed to come up: wait {pause:g} s, then uid {uid}")
 
-    async def _acquire_and_start(self, uid: str) -> RecordingSegment | None:
+    async def _acquire_and_start(self, uid: str) -> RecordingSegment:
         """Rule 1: acquire and start as one unit; a start whose sid comes back is recorded at once."""
         now = workflow.now()
         acquired = await workflow.execute_activity(
@@ -598,7 +596,8 @@ class RecordingWorkflow:
         info = workflow.info()
         if self._checks_this_run < policy.CHECKS_PER_RUN and not info.is_continue_as_new_suggested():
             return
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        # A stop update waits for the final manifest, so it is never "finished" before the stop: don't wait for it.
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() or self._stop_requested)
         if self._stop_requested:
             return
         self._state.runs += 1
