@@ -1,0 +1,697 @@
+"""`make demo`: a compressed class recorded end to end on this machine, watched live in the Temporal Web UI.
+
+`python -m recorder.demo [--keep] [--short] [--ports auto] [--data-dir DIR]` starts three child processes, all on
+127.0.0.1 and all logging under ./data/demo/: the Temporal dev server (SQLite file in WAL mode, Web UI), the Agora
+emulator and a recording worker pointed at both. It then plays a class against the emulator's control API:
+
+- the teacher and a student join, and the emulator is told to answer the next two starts with 503: the start is
+  retried by Temporal 3 s and 6 s later and gets its sid on the third try;
+- the class takes a break longer than Agora's default maxIdleTime (30 s) but shorter than the request's
+  max_idle_time (60 s): the recorder survives because maxIdleTime was sized to the class;
+- the recorder crashes mid-class: query answers 404, the workflow backs off 5, 10 and 15 s, then restarts on the
+  backup uid;
+- the class ends: the demo asks the workflow to stop and prints the final manifest.
+
+Time scale: 1 class minute is 4 real seconds (45 minutes in 3 minutes); `--short` uses 2.2 s per class minute
+(about 100 s in all). Only the class clock is compressed: the workflow's timers, Agora's maxIdleTime and the
+emulator run in real time, so the request's values (check every 5 s, max idle 60 s) are real seconds.
+
+Everything it started is stopped by PID when it finishes, fails or is interrupted (Ctrl-C); `--keep` leaves the
+servers up, with the Web UI, until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+import httpx
+from temporalio.client import Client, WorkflowHandle
+
+from recorder.connection import ConnectionError_, connect
+from recorder.devserver import DevServer, free_port
+from recorder.settings import EMULATOR_APP_ID, EMULATOR_CUSTOMER_ID, EMULATOR_CUSTOMER_SECRET
+from workflows import names
+from workflows.models import (
+    DEFAULT_MAX_IDLE_TIME,
+    RecordingInput,
+    RecordingManifest,
+    RecordingRequest,
+    RecordingStatus,
+    StopRequest,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = ROOT / "data" / "demo"
+DEFAULT_FRONTEND_PORT = 7233
+DEFAULT_UI_PORT = 8233
+
+TEACHER = "1001"
+STUDENT = "2001"
+RECORDER_UID = "900001"
+BACKUP_UID = "900002"
+CHECK_INTERVAL = 5
+# Longer than the break (so the recorder survives it) and than Agora's default (so the default would not).
+MAX_IDLE_TIME = 60
+START_FAULTS = 2
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """When things happen, in class minutes, and how many real seconds a class minute lasts."""
+
+    seconds_per_minute: float
+    break_at: float
+    break_minutes: float
+    crash_at: float
+    class_minutes: float = 45.0
+
+    @property
+    def break_seconds(self) -> float:
+        """Real length of the break."""
+        return self.break_minutes * self.seconds_per_minute
+
+    @property
+    def max_duration(self) -> timedelta:
+        """The request's safety net: the class plus two minutes, in real time."""
+        return timedelta(seconds=self.class_minutes * self.seconds_per_minute + 120)
+
+
+FULL = Timeline(seconds_per_minute=4.0, break_at=10, break_minutes=10, crash_at=27)
+SHORT = Timeline(seconds_per_minute=2.2, break_at=7, break_minutes=16, crash_at=24)
+
+
+class DemoError(Exception):
+    """The demo cannot go on; the message says what failed and where its log is."""
+
+
+# --- ports ---------------------------------------------------------------------------------------------------------
+
+
+def port_in_use(port: int) -> bool:
+    """True when something already listens on (or holds) 127.0.0.1:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def choose_ports(mode: str) -> tuple[int, int, str | None]:
+    """The frontend and Web UI ports, and a note when they are not the defaults; DemoError when one is taken."""
+    if mode == "auto":
+        frontend = DEFAULT_FRONTEND_PORT if not port_in_use(DEFAULT_FRONTEND_PORT) else free_port()
+        ui = DEFAULT_UI_PORT if not port_in_use(DEFAULT_UI_PORT) else free_port()
+        while ui == frontend:
+            ui = free_port()
+        moved = [
+            f"{what} {default} is taken, using {got}"
+            for what, default, got in (("frontend", DEFAULT_FRONTEND_PORT, frontend), ("Web UI", DEFAULT_UI_PORT, ui))
+            if got != default
+        ]
+        return frontend, ui, ("ports: " + "; ".join(moved)) if moved else None
+    for port, what in ((DEFAULT_FRONTEND_PORT, "Temporal frontend"), (DEFAULT_UI_PORT, "Temporal Web UI")):
+        if port_in_use(port):
+            raise DemoError(
+                f"port {port} ({what}) on 127.0.0.1 is in use: stop what holds it (see `ss -ltnp 'sport = :{port}'`, "
+                "often an earlier `temporal server start-dev`) or run `python -m recorder.demo --ports auto`"
+            )
+    return DEFAULT_FRONTEND_PORT, DEFAULT_UI_PORT, None
+
+
+# --- child processes -------------------------------------------------------------------------------------------------
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    """This environment without any Temporal or Agora configuration of the user's, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "AGORA_", "RECORDER_"))}
+    env.update(extra)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass
+class Child:
+    """A child process in its own session (so the terminal's Ctrl-C reaches only the demo), stopped by PID."""
+
+    name: str
+    log_file: Path
+    process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+
+    def start(self, cmd: list[str], env: dict[str, str]) -> int:
+        """Start the process, its output appended to its log file; returns the PID."""
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_file.open("ab")
+        self.process = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        return self.process.pid
+
+    def check_alive(self) -> None:
+        """DemoError when the process has exited."""
+        if self.process is not None and self.process.poll() is not None:
+            raise DemoError(f"the {self.name} exited with code {self.process.returncode}; see {self.log_file}")
+
+    async def stop(self, grace: float) -> None:
+        """SIGTERM by PID, then SIGKILL after `grace` seconds; reaps the process."""
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while proc.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a child process
+                await asyncio.sleep(0.1)
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+# --- output ----------------------------------------------------------------------------------------------------------
+
+
+def clock_text(class_seconds: float) -> str:
+    """A class clock reading, mm:ss."""
+    total = max(0, int(class_seconds))
+    return f"{total // 60:02d}:{total % 60:02d}"
+
+
+def short_sid(sid: str | None) -> str:
+    """The first 8 characters of a sid, enough to tell recorders apart."""
+    return "-" if not sid else (sid[:8] + "…" if len(sid) > 8 else sid)
+
+
+@dataclass
+class Console:
+    """The live status line (rewritten in place on a TTY, one line per change otherwise) and the event lines."""
+
+    out: IO[str]
+    tty: bool
+    last_key: tuple[Any, ...] | None = None
+    line_open: bool = False
+
+    def say(self, text: str) -> None:
+        """A permanent line."""
+        self._clear()
+        print(text, file=self.out, flush=True)
+
+    def status(self, text: str, key: tuple[Any, ...]) -> None:
+        """The status line; off a TTY it is printed only when `key` changes."""
+        if self.tty:
+            self.out.write("\r\x1b[K" + text)
+            self.out.flush()
+            self.line_open = True
+        elif key != self.last_key:
+            print(text, file=self.out, flush=True)
+        self.last_key = key
+
+    def _clear(self) -> None:
+        if self.line_open:
+            self.out.write("\r\x1b[K")
+            self.line_open = False
+
+
+def manifest_table(manifest: RecordingManifest, class_clock: Callable[[datetime], str]) -> list[str]:
+    """The final manifest as text: one row per segment, then its M3U8 names, then the gaps."""
+    header = ("#", "uid", "sid", "started", "ended", "end reason", "upload")
+    rows = [
+        (
+            str(s.index),
+            s.uid,
+            short_sid(s.sid),
+            class_clock(s.started_at),
+            class_clock(s.ended_at) if s.ended_at else "-",
+            s.end_reason or "-",
+            s.uploading_status or "-",
+        )
+        for s in manifest.segments
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(row: tuple[str, ...]) -> str:
+        return "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+
+    lines = [fmt(header), fmt(tuple("-" * w for w in widths))]
+    for seg, row in zip(manifest.segments, rows, strict=True):
+        lines.append(fmt(row))
+        for name in seg.m3u8_names:
+            lines.append(f"     m3u8: {name}")
+    if manifest.gaps:
+        for gap in manifest.gaps:
+            lines.append(
+                f"gap between segment {gap.after_index} and {gap.before_index}: {class_clock(gap.start)} to "
+                f"{class_clock(gap.end)} class time ({gap.seconds:.1f} real seconds without a confirmed recorder)"
+            )
+    else:
+        lines.append("gaps: none")
+    lines.append(
+        f"phase {manifest.phase}, stop trigger {manifest.stop_trigger}, restarts {manifest.restarts}, "
+        f"failed starts {manifest.failed_starts}"
+    )
+    return lines
+
+
+# --- the demo --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Demo:
+    """Servers, worker, workflow and the class script, with everything it started cleaned up by `close`."""
+
+    timeline: Timeline
+    data_dir: Path
+    ports: str
+    keep: bool
+    console: Console
+    stamp: str = field(default_factory=lambda: datetime.now().strftime("%Y%m%d-%H%M%S"))
+    server: DevServer | None = None
+    emulator: Child | None = None
+    worker: Child | None = None
+    http: httpx.AsyncClient | None = None
+    client: Client | None = None
+    handle: WorkflowHandle[Any, Any] | None = None
+    class_start: float = 0.0
+    class_start_wall: datetime | None = None
+    last_event: str = "starting"
+    status_now: RecordingStatus | None = None
+    watcher: asyncio.Task[None] | None = None
+    finished: bool = False
+    pids: list[int] = field(default_factory=list)
+
+    @property
+    def channel(self) -> str:
+        """The channel recorded by this run."""
+        return f"demo-class-{self.stamp}"
+
+    @property
+    def workflow_id(self) -> str:
+        """The workflow id of this run."""
+        return f"recording-{self.channel}"
+
+    # -- set-up --
+
+    async def start_services(self) -> None:
+        """Start the dev server, the emulator and the worker, each waited for until it answers."""
+        frontend, ui_port, note = choose_ports(self.ports)
+        if note:
+            self.console.say(note)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.server = DevServer(
+            db_file=self.data_dir / "temporal.db",
+            port=frontend,
+            ui=True,
+            ui_port=ui_port,
+            log_file=self.data_dir / "temporal.log",
+        )
+        await self.server.start()
+        assert self.server.pid is not None
+        self.pids.append(self.server.pid)
+        self.console.say(f"Temporal dev server  pid {self.server.pid}  {self.server.address}  UI {self.server.ui_url}")
+
+        emulator_port = free_port()
+        emulator_url = f"http://127.0.0.1:{emulator_port}"
+        self.emulator = Child("Agora emulator", self.data_dir / "emulator.log")
+        pid = self.emulator.start(
+            [sys.executable, "-m", "emulator", "--port", str(emulator_port), "--speed", "1"],
+            child_env(
+                {
+                    "AGORA_APP_ID": EMULATOR_APP_ID,
+                    "AGORA_CUSTOMER_ID": EMULATOR_CUSTOMER_ID,
+                    "AGORA_CUSTOMER_SECRET": EMULATOR_CUSTOMER_SECRET,
+                }
+            ),
+        )
+        self.pids.append(pid)
+        self.http = httpx.AsyncClient(base_url=emulator_url, timeout=10.0)
+        await self._wait_for_emulator()
+        self.console.say(f"Agora emulator       pid {pid}  {emulator_url}")
+
+        self.worker = Child("worker", self.data_dir / "worker.log")
+        pid = self.worker.start(
+            [sys.executable, str(ROOT / "worker.py")],
+            child_env(
+                {
+                    "TEMPORAL_ADDRESS": self.server.address,
+                    "TEMPORAL_NAMESPACE": "default",
+                    "RECORDER_TASK_QUEUE": self.task_queue,
+                    "AGORA_APP_ID": EMULATOR_APP_ID,
+                    "AGORA_CUSTOMER_ID": EMULATOR_CUSTOMER_ID,
+                    "AGORA_CUSTOMER_SECRET": EMULATOR_CUSTOMER_SECRET,
+                    "AGORA_BASE_URL": emulator_url,
+                    "AGORA_STORAGE_VENDOR": "1",
+                    "AGORA_STORAGE_REGION": "0",
+                    "AGORA_STORAGE_BUCKET": "demo-recordings",
+                    "AGORA_STORAGE_ACCESS_KEY": "demo-access-key",
+                    "AGORA_STORAGE_SECRET_KEY": "demo-secret-key",
+                }
+            ),
+        )
+        self.pids.append(pid)
+        await self._wait_for_worker()
+        self.console.say(f"recording worker     pid {pid}  task queue {self.task_queue}")
+        self.console.say(f"logs: {self.data_dir}/{{temporal,emulator,worker}}.log")
+        self.client = await connect(target_host=self.server.address, namespace="default")
+
+    @property
+    def task_queue(self) -> str:
+        """A task queue of this run only, so a worker never meets an earlier run's workflows."""
+        return f"demo-{self.stamp}"
+
+    async def _wait_for_emulator(self, wait: float = 20.0) -> None:
+        assert self.http is not None and self.emulator is not None
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            self.emulator.check_alive()
+            with contextlib.suppress(httpx.TransportError):
+                if (await self.http.get("/_emulator/health")).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+        raise DemoError(f"the Agora emulator did not answer within {wait:g} s; see {self.emulator.log_file}")
+
+    async def _wait_for_worker(self, wait: float = 60.0) -> None:
+        assert self.worker is not None
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            self.worker.check_alive()
+            if b"worker running on task queue" in self.worker.log_file.read_bytes():
+                return
+            await asyncio.sleep(0.2)
+        raise DemoError(f"the worker did not start within {wait:g} s; see {self.worker.log_file}")
+
+    # -- emulator control --
+
+    async def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One call to the emulator's control API; DemoError on a refusal."""
+        assert self.http is not None
+        answer = await self.http.request(method, f"/_emulator{path}", json=body)
+        if answer.status_code >= 400:
+            raise DemoError(f"emulator control {method} {path} answered {answer.status_code}: {answer.text}")
+        return answer.json()
+
+    async def join(self, uid: str) -> None:
+        """A participant joins the class channel."""
+        await self.control("POST", f"/channels/{self.channel}/users", {"uid": uid, "role": "host"})
+
+    async def leave(self, uid: str) -> None:
+        """A participant leaves the class channel."""
+        await self.control("DELETE", f"/channels/{self.channel}/users/{uid}")
+
+    # -- the class --
+
+    def class_seconds(self) -> float:
+        """Class time elapsed, in class seconds."""
+        return (time.monotonic() - self.class_start) * 60.0 / self.timeline.seconds_per_minute
+
+    def class_clock_at(self, when: datetime) -> str:
+        """The class clock reading at a wall-clock time (for the manifest)."""
+        assert self.class_start_wall is not None
+        real = (when - self.class_start_wall).total_seconds()
+        return clock_text(real * 60.0 / self.timeline.seconds_per_minute)
+
+    def event(self, text: str) -> None:
+        """Say what the demo just did, stamped with the class clock."""
+        self.last_event = text
+        self.console.say(f"[class {clock_text(self.class_seconds())}] {text}")
+
+    async def until_minute(self, minute: float) -> None:
+        """Sleep until the class clock reads `minute`."""
+        due = self.class_start + minute * self.timeline.seconds_per_minute
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+
+    async def until(self, what: str, ok: Callable[[RecordingStatus], bool], wait: float = 120.0) -> RecordingStatus:
+        """Wait until the workflow's status satisfies `ok`."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.watcher is not None and self.watcher.done() and not self.watcher.cancelled():
+                problem = self.watcher.exception()
+                raise problem if isinstance(problem, DemoError) else DemoError(f"status watcher failed: {problem}")
+            status = self.status_now
+            if status is not None and ok(status):
+                return status
+            await asyncio.sleep(0.2)
+        raise DemoError(f"the recording did not reach '{what}' within {wait:g} s; see {self.data_dir}/worker.log")
+
+    def request(self) -> RecordingRequest:
+        """The recording request, sized to the class (real seconds)."""
+        return RecordingRequest(
+            channel=self.channel,
+            mode="mix",
+            uid=RECORDER_UID,
+            backup_uid=BACKUP_UID,
+            max_idle_time=MAX_IDLE_TIME,
+            check_interval=CHECK_INTERVAL,
+            max_duration=self.timeline.max_duration,
+        )
+
+    async def run(self) -> RecordingManifest:
+        """Play the class and return the final manifest."""
+        await self.start_services()
+        assert self.client is not None and self.server is not None and self.server.ui_url is not None
+        tl = self.timeline
+        ui = self.server.ui_url
+        self.console.say("")
+        self.console.say(
+            f"a 45-minute class, 1 class minute = {tl.seconds_per_minute:g} real s; the workflow's timers are real "
+            f"time: check every {CHECK_INTERVAL} s, maxIdleTime {MAX_IDLE_TIME} s (Agora's default is "
+            f"{DEFAULT_MAX_IDLE_TIME} s)"
+        )
+        self.console.say(f"Web UI, this recording: {ui}/namespaces/default/workflows/{self.workflow_id}")
+        query = quote(f'{names.CHANNEL.name}="{self.channel}"', safe="")
+        self.console.say(f"Web UI, this channel:   {ui}/namespaces/default/workflows?query={query}")
+        self.console.say("")
+
+        self.class_start = time.monotonic()
+        self.class_start_wall = datetime.now().astimezone()
+        await self.join(TEACHER)
+        await self.join(STUDENT)
+        self.event(f"teacher (uid {TEACHER}) and a student (uid {STUDENT}) joined channel {self.channel}")
+        await self.control(
+            "POST",
+            "/faults",
+            {"endpoint": "start", "kind": "server_error", "count": START_FAULTS, "cname": self.channel},
+        )
+        self.event(f"Agora will answer the next {START_FAULTS} starts with 503 (a burst of 50x)")
+        self.handle = await self.client.start_workflow(
+            names.WORKFLOW_NAME,
+            RecordingInput(request=self.request()),
+            id=self.workflow_id,
+            task_queue=self.task_queue,
+        )
+        self.event(f"recording workflow started on uid {RECORDER_UID} (backup uid {BACKUP_UID})")
+        self.watcher = asyncio.create_task(self.watch())
+        try:
+            return await self._script()
+        finally:
+            self.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, DemoError):
+                await self.watcher
+
+    async def _script(self) -> RecordingManifest:
+        tl = self.timeline
+        assert self.handle is not None
+        first = await self.until("first sid", lambda s: s.sid is not None)
+        fired = (await self.control("GET", "/state"))["faultsInjected"].get("server_error", 0)
+        self.event(
+            f"sid {short_sid(first.sid)} received after {fired} answers of 503, retried by Temporal after 3 s and 6 s"
+        )
+        await self.until("recording", lambda s: s.phase == "recording")
+        self.event("recorder confirmed (query status 4/5): recording")
+
+        await self.until_minute(tl.break_at)
+        await self.leave(TEACHER)
+        await self.leave(STUDENT)
+        self.event(
+            f"teacher left for a break ({tl.break_minutes:g} class min = {tl.break_seconds:g} s, longer than "
+            f"Agora's default maxIdleTime {DEFAULT_MAX_IDLE_TIME} s): the channel is empty"
+        )
+        await self.until_minute(tl.break_at + tl.break_minutes)
+        await self.join(TEACHER)
+        await self.join(STUDENT)
+        still = self.status_now
+        alive = still is not None and still.phase == "recording" and still.restarts == 0
+        self.event(
+            "teacher came back: the recorder "
+            + ("is still running (maxIdleTime was sized to the class)" if alive else "did NOT survive the break")
+        )
+        if not alive:
+            raise DemoError("the recorder did not survive the break; see the worker log")
+
+        await self.until_minute(tl.crash_at)
+        running = await self.until("recording", lambda s: s.phase == "recording" and s.sid is not None)
+        assert running.sid is not None
+        await self.control("POST", f"/tasks/{running.sid}/crash")
+        self.event(
+            f"recorder crashed (emulator crash of sid {short_sid(running.sid)}): query will answer 404, "
+            "backoff 5, 10, 15 s"
+        )
+        await self.until("restarting", lambda s: s.restarts >= 1, wait=90)
+        self.event(f"404 for 30 s: the workflow restarts the recorder on the backup uid {BACKUP_UID}")
+        restarted = await self.until("recording again", lambda s: s.restarts >= 1 and s.phase == "recording", wait=120)
+        self.event(f"recorder running again on uid {restarted.uid}, sid {short_sid(restarted.sid)}")
+
+        await self.until_minute(tl.class_minutes)
+        self.event("class over: asking the workflow to stop the recording")
+        manifest: RecordingManifest = await self.handle.execute_update(
+            "stop", StopRequest(reason="class over"), result_type=RecordingManifest
+        )
+        await self.handle.result()
+        self.event("recording stopped, upload status received")
+        return manifest
+
+    async def watch(self) -> None:
+        """Poll the workflow's status query and the children; draw the status line."""
+        assert self.handle is not None
+        while True:
+            for child in (self.worker, self.emulator):
+                if child is not None:
+                    child.check_alive()
+            with contextlib.suppress(Exception):
+                self.status_now = await self.handle.query("status", result_type=RecordingStatus)
+            s = self.status_now
+            if s is not None:
+                line = (
+                    f"class {clock_text(self.class_seconds())} | {s.phase:<10} | uid {s.uid or '-':<6} | "
+                    f"sid {short_sid(s.sid):<9} | restarts {s.restarts} | checks {s.checks:>3}"
+                )
+                # On a TTY the line also repeats the last event; elsewhere events already have their own lines.
+                if self.console.tty:
+                    line += f" | {self.last_event}"
+                self.console.status(line, (s.phase, s.uid, s.sid, s.restarts))
+            await asyncio.sleep(0.5)
+
+    # -- tear-down --
+
+    async def interrupt_workflow(self) -> None:
+        """Ask an unfinished workflow to stop (its recorder too); terminate it if the worker cannot finish in time."""
+        if self.handle is None:
+            return
+        with contextlib.suppress(Exception):
+            await self.handle.signal("request_stop", StopRequest(reason="demo interrupted"))
+            await asyncio.wait_for(self.handle.result(), timeout=15)
+            return
+        with contextlib.suppress(Exception):
+            await self.handle.terminate("demo interrupted")
+
+    async def close(self) -> None:
+        """Stop every child this run started, by PID: worker, emulator, dev server."""
+        if self.worker is not None:
+            await self.worker.stop(grace=15)
+        if self.emulator is not None:
+            await self.emulator.stop(grace=5)
+        if self.http is not None:
+            await self.http.aclose()
+        if self.server is not None:
+            await self.server.stop()
+        if self.pids:
+            self.console.say(f"stopped pids {' '.join(str(p) for p in self.pids)}")
+
+
+async def run_demo(args: argparse.Namespace) -> int:
+    """Run the demo; 0 on success, 1 when it failed, 2 on a port or set-up problem, 130 when interrupted."""
+    console = Console(out=sys.stdout, tty=sys.stdout.isatty())
+    demo = Demo(
+        timeline=SHORT if args.short else FULL,
+        data_dir=args.data_dir,
+        ports=args.ports,
+        keep=args.keep,
+        console=console,
+    )
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    interrupted = False
+
+    def on_signal() -> None:
+        nonlocal interrupted
+        if interrupted:
+            return  # already stopping: a second Ctrl-C does not cut the clean-up short
+        interrupted = True
+        task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    rc = 0
+    try:
+        manifest = await demo.run()
+        demo.finished = True
+        console.say("")
+        console.say("final manifest")
+        for line in manifest_table(manifest, demo.class_clock_at):
+            console.say("  " + line)
+        console.say("")
+        if demo.keep and demo.server is not None:
+            console.say(
+                f"servers kept up: Web UI {demo.server.ui_url}/namespaces/default/workflows/{demo.workflow_id} "
+                "(Ctrl-C stops everything)"
+            )
+            await asyncio.Event().wait()
+        else:
+            console.say(
+                f"the history stays in {demo.data_dir}/temporal.db: run `python -m recorder.demo --keep` to keep "
+                "the Web UI up after the class"
+            )
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+        rc = 0 if demo.finished else 130
+        console.say("stopping everything this demo started" if demo.finished else "interrupted: stopping everything")
+        if not demo.finished:
+            await demo.interrupt_workflow()
+    except (DemoError, RuntimeError) as exc:
+        # RuntimeError: the dev server would not start; ConnectionError_ (an Exception) is caught below.
+        console.say(f"demo: {exc}")
+        rc = 2 if demo.client is None else 1
+        await demo.interrupt_workflow()
+    except ConnectionError_ as exc:
+        console.say(f"demo: {exc}")
+        rc = 2
+    finally:
+        await demo.close()
+    return rc
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m recorder.demo", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the servers and Web UI up after the class until Ctrl-C"
+    )
+    parser.add_argument("--short", action="store_true", help="a ~100 s version for tests and CI")
+    parser.add_argument(
+        "--ports", choices=["default", "auto"], default="default", help="auto: use free ports if 7233/8233 are taken"
+    )
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="where the database and logs go")
+    args = parser.parse_args(argv)
+    args.data_dir = Path(args.data_dir).resolve()
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m recorder.demo`."""
+    return asyncio.run(run_demo(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown, which can crash in the Temporal SDK's native threads of a short-lived process.
+    os._exit(code)
