@@ -1,0 +1,1 @@
+"""Crash-survival tests on the real Temporal dev server."""
