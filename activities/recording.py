@@ -162,13 +162,18 @@ class RecordingActivities:
             )
         token = None
         if self._certificate and req.mode != "web":
-            token = build_rtc_token(
-                app_id=self._app_id,
-                app_certificate=self._certificate,
-                channel=req.channel,
-                uid=params.uid,
-                token_expire_seconds=params.token_expire_seconds,
-            )
+            try:
+                token = build_rtc_token(
+                    app_id=self._app_id,
+                    app_certificate=self._certificate,
+                    channel=req.channel,
+                    uid=params.uid,
+                    token_expire_seconds=params.token_expire_seconds,
+                )
+            except ValueError as exc:  # the message names the field, never the certificate
+                raise ApplicationError(
+                    f"cannot build the RTC token: {exc}", type=names.ErrorType.TOKEN_ERROR, non_retryable=True
+                ) from None
         body = build_start_request(req, params.uid, storage, token)
         try:
             answer = await _counted(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agora.client import DEFAULT_BASE_URL
@@ -79,6 +79,22 @@ class AgoraSettings(BaseSettings):
                     '{"default": {"vendor": 1, "region": 0, "bucket": "b", "access_key": "…", "secret_key": "…"}}'
                 ) from None
         return value
+
+    @model_validator(mode="after")
+    def _certificate_needs_hex_ids(self) -> AgoraSettings:
+        if self.app_certificate is not None:
+            hexdigits = set("0123456789abcdefABCDEF")
+            cert = self.app_certificate.get_secret_value()
+            if len(self.app_id) != 32 or not set(self.app_id) <= hexdigits:
+                raise ValueError(
+                    "AGORA_APP_ID must be the project's 32-hex-character App ID when AGORA_APP_CERTIFICATE is set "
+                    "(RTC tokens are built from both)"
+                )
+            if len(cert) != 32 or not set(cert) <= hexdigits:
+                raise ValueError(
+                    "AGORA_APP_CERTIFICATE must be 32 hex characters (Console › Project › App Certificate)"
+                )
+        return self
 
     def profiles(self) -> dict[str, StorageProfile]:
         """Every storage profile: AGORA_STORAGE_PROFILES, plus "default" from the single AGORA_STORAGE_* variables."""

@@ -101,6 +101,12 @@ class RecordingRequest(_Frozen):
         default=None,
         description="hours Agora keeps the session controllable; default: sized from the duration",
     )
+    checks_per_run: int = Field(
+        default=600,
+        ge=2,
+        le=800,
+        description="checks before the workflow continues-as-new (800 stay under Temporal's 10,240-event warning)",
+    )
 
     @field_validator("channel")
     @classmethod

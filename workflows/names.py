@@ -50,6 +50,7 @@ class ErrorType:
     ALREADY_STARTED = "AlreadyStarted"
     NOT_FOUND = "NotFound"
     STORAGE_PROFILE_UNKNOWN = "StorageProfileUnknown"
+    TOKEN_ERROR = "TokenError"
 
     # Failures that say nothing about the uid: back off and try the same uid again.
     QUOTA = frozenset({RATE_LIMITED, OVER_QUOTA})

@@ -58,6 +58,9 @@ QUERY_SERVER_ERROR_DELAYS: tuple[float, ...] = (5.0, 10.0, 15.0, 30.0)
 # Reference §5: "the high-availability migration finishes within about 90 s"; it rejoins with a new uid and bak<n>_
 # files. After a restart, the old sid is probed once this window has passed since its first 404.
 FAILOVER_WINDOW = 90.0
+# While stopping, a sid that answers 404 is probed again at this interval until its failover window has passed (the
+# 404 backoff's longest step): a 404 during a migration does not mean the task is gone.
+STOP_PROBE_INTERVAL = 15.0
 
 # --- Rule 6: M3U8 -----
 # "In composite recording mode, call query 15 seconds after the cloud recording starts; in individual recording
@@ -71,9 +74,8 @@ M3U8_MAX_TRIES = 5
 UNPLANNED_HOURS = 72
 # Margin added to a planned duration for the resource and the token (a class may overrun a little).
 PLANNED_MARGIN = timedelta(hours=2)
-# Continue-as-new well before Temporal's 10,240-event warning: a check costs at most 11 events, so 600 checks stay
-# under 7,000 events, restarts and probes included.
-CHECKS_PER_RUN = 600
+# Continue-as-new well before Temporal's 10,240-event warning: a check costs at most 11 events, so the default of
+# 600 checks a run (RecordingRequest.checks_per_run) stays under 7,000 events, restarts and probes included.
 
 # --- Activity timeouts -----
 # Agora answers acquire, start, query and update within seconds; the client's own timeout is 10 s.

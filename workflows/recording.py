@@ -60,6 +60,9 @@ STOP_RETRY = RetryPolicy(
 STOP_GIVE_UP_AFTER = timedelta(minutes=30)
 # After both uids failed to start, wait longer before the next round (the class is still going: keep trying).
 START_ROUND_PAUSES: tuple[float, ...] = (15.0, 30.0, 60.0, 120.0, 300.0)
+# Marks histories where stopping watches 404ing sids through Agora's failover window (rule 5) before finishing.
+# Histories written before it skipped that watch; the patch keeps them replayable.
+PATCH_STOP_WATCHES_FAILOVER = "stop-watches-failover-window"
 
 
 def _failure_type(err: BaseException) -> str | None:
@@ -88,6 +91,8 @@ class RecordingWorkflow:
         self._stop_requested = self._state.stop_trigger is not None
         self._final: RecordingManifest | None = None
         self._checks_this_run = 0
+        # The resource of the start in flight, so a start Agora accepted without naming the sid is still recorded.
+        self._start_resource_id: str | None = None
         self._published: dict[str, Any] = {}
         self._planned_end = policy.planned_end(self._request, self._state.started_at)
         queue = workflow.info().task_queue
@@ -251,6 +256,22 @@ class RecordingWorkflow:
                 if kind == names.ErrorType.RESOURCE_EXPIRED and reacquires < policy.RESOURCE_EXPIRED_REACQUIRES:
                     reacquires += 1
                     continue
+                if kind == names.ErrorType.ALREADY_STARTED and self._start_resource_id is not None:
+                    # Rule 1: Agora started a recorder on this resource but its duplicate-start answer named no sid.
+                    # Keep it in the manifest by its resourceId; it ends at maxIdleTime once the class is over.
+                    now = workflow.now()
+                    self._state.segments.append(
+                        RecordingSegment(
+                            index=len(self._state.segments),
+                            uid=uid,
+                            resource_id=self._start_resource_id,
+                            sid=None,
+                            started_at=now,
+                            ended_at=now,
+                            end_reason="sid_unknown",
+                            detail="Agora accepted the start but its duplicate-start answer carried no sid",
+                        )
+                    )
                 if kind == names.ErrorType.ALREADY_STARTED or kind in names.ErrorType.SWITCH_UID:
                     self._state.failed_starts += 1
                     self._count("recording_failed_starts", "start units that failed and moved to the other uid")
@@ -287,6 +308,7 @@ class RecordingWorkflow:
     async def _acquire_and_start(self, uid: str) -> RecordingSegment:
         """Rule 1: acquire and start as one unit; a start whose sid comes back is recorded at once."""
         now = workflow.now()
+        self._start_resource_id = None
         acquired = await workflow.execute_activity(
             names.ACQUIRE,
             AcquireInput(
@@ -301,6 +323,7 @@ class RecordingWorkflow:
             retry_policy=AGORA_RETRY,
             summary=f"acquire resource for uid {uid}",
         )
+        self._start_resource_id = acquired.resource_id
         handle = workflow.start_activity(
             names.START,
             StartInput(
@@ -464,11 +487,14 @@ class RecordingWorkflow:
         self._state.m3u8_check_due_at = None
         self._set_phase("restarting")
 
-    async def _probe_failover(self, seg: RecordingSegment) -> None:
-        """Rule 5: Agora's failover may bring the old task back (new uid, bak files); if so, stop the duplicate."""
-        result = await self._query(seg, f"failover probe of old sid {seg.sid}")
+    async def _probe_failover(self, seg: RecordingSegment, *, interruptible: bool = True) -> bool:
+        """Rule 5: Agora's failover may bring the old task back (new uid, bak files); if so, stop the duplicate.
+
+        Returns True when the old sid answered (and was stopped).
+        """
+        result = await self._query(seg, f"failover probe of old sid {seg.sid}", interruptible=interruptible)
         if result is None or not result.found:
-            return
+            return False
         # Agora reports the migrated task's new uid (NCS event 12); a query may or may not echo it.
         seg.failover_uid = result.uid if result.uid and result.uid != seg.uid else None
         for name in result.m3u8_names:
@@ -481,6 +507,7 @@ class RecordingWorkflow:
             "failover_duplicate",
             "came back after Agora's failover; stopped as a duplicate",
         )
+        return True
 
     def _absorb(self, seg: RecordingSegment, result: QueryResult) -> None:
         """Record the status, and (rule 6) take the M3U8 names from query once they appear."""
@@ -490,8 +517,10 @@ class RecordingWorkflow:
             seg.m3u8_confirmed = True
             self._state.m3u8_check_due_at = None
 
-    async def _query(self, seg: RecordingSegment, summary: str, *, raise_errors: bool = False) -> QueryResult | None:
-        """Query a sid; None when a stop request interrupted it or (unless raise_errors) it failed."""
+    async def _query(
+        self, seg: RecordingSegment, summary: str, *, raise_errors: bool = False, interruptible: bool = True
+    ) -> QueryResult | None:
+        """Query a sid; None when a stop request interrupted it (unless not interruptible) or it failed."""
         assert seg.sid is not None
         handle = workflow.start_activity(
             names.QUERY,
@@ -507,7 +536,7 @@ class RecordingWorkflow:
             retry_policy=AGORA_RETRY,
             summary=summary,
         )
-        await workflow.wait_condition(lambda: handle.done() or self._stop_requested)
+        await workflow.wait_condition(lambda: handle.done() or (interruptible and self._stop_requested))
         if not handle.done():
             handle.cancel()
             return None
@@ -537,6 +566,9 @@ class RecordingWorkflow:
     async def _stop_all(self) -> None:
         """Stop every recorder this workflow may still have running in Agora."""
         self._set_phase("stopping")
+        if workflow.patched(PATCH_STOP_WATCHES_FAILOVER):
+            await self._stop_all_watching_failovers()
+            return
         # An old sid whose failover window is still open may come back after we finish: probe it now.
         for probe in list(self._state.probes):
             self._state.probes.remove(probe)
@@ -545,7 +577,31 @@ class RecordingWorkflow:
             if seg.ended_at is None and seg.sid is not None:
                 await self._stop_segment(seg, "stopped", f"stop: {self._state.stop_trigger}")
 
-    async def _stop_segment(self, seg: RecordingSegment, reason: SegmentEnd, detail: str) -> None:
+    async def _stop_all_watching_failovers(self) -> None:
+        """Stop every running sid, then watch each sid that answered 404 until its failover window has passed.
+
+        Rule 5: during a migration Agora answers 404 to query and stop for up to 90 s, then the task is back. A 404 at
+        the moment the class ends proves nothing, so the workflow keeps probing (the probes run even though a stop was
+        requested) and stops any sid that comes back, before it reports the recording as stopped.
+        """
+        for seg in self._state.segments:
+            if seg.ended_at is None and seg.sid is not None:
+                outcome = await self._stop_segment(seg, "stopped", f"stop: {self._state.stop_trigger}")
+                if outcome == "already_gone":
+                    due = workflow.now() + timedelta(seconds=policy.FAILOVER_WINDOW)
+                    self._state.probes.append(FailoverProbe(segment_index=seg.index, due_at=due))
+        while self._state.probes:
+            for probe in list(self._state.probes):
+                found = await self._probe_failover(self._state.segments[probe.segment_index], interruptible=False)
+                if found or workflow.now() >= probe.due_at:
+                    self._state.probes.remove(probe)
+            if self._state.probes:
+                next_due = min(p.due_at for p in self._state.probes)
+                wait = min(policy.STOP_PROBE_INTERVAL, max(1.0, (next_due - workflow.now()).total_seconds()))
+                await workflow.sleep(timedelta(seconds=wait), summary="failover window still open: probe again")
+
+    async def _stop_segment(self, seg: RecordingSegment, reason: SegmentEnd, detail: str) -> str | None:
+        """Stop one sid; returns Agora's outcome ("stopped", "already_gone", ...) or None when the stop failed."""
         assert seg.sid is not None
         handle = workflow.start_activity(
             names.STOP,
@@ -570,7 +626,7 @@ class RecordingWorkflow:
             seg.ended_at = workflow.now()
             seg.end_reason = reason
             self._state.last_error = f"stop of sid {seg.sid} failed: {_failure_text(err)}"
-            return
+            return None
         seg.ended_at = seg.ended_at or workflow.now()
         seg.end_reason = reason
         seg.detail = detail if result.outcome == "stopped" else f"{detail}; {result.outcome.replace('_', ' ')}"
@@ -579,6 +635,8 @@ class RecordingWorkflow:
         for name in result.file_names:
             if name.endswith(".m3u8") and name not in seg.m3u8_names:
                 seg.m3u8_names.append(name)
+        outcome: str = result.outcome
+        return outcome
 
     async def _uncancellable(self, handle: workflow.ActivityHandle[T]) -> T:
         """Await an activity that must finish even if the workflow is cancelled meanwhile (start, stop)."""
@@ -594,7 +652,7 @@ class RecordingWorkflow:
 
     async def _maybe_continue_as_new(self) -> None:
         info = workflow.info()
-        if self._checks_this_run < policy.CHECKS_PER_RUN and not info.is_continue_as_new_suggested():
+        if self._checks_this_run < self._request.checks_per_run and not info.is_continue_as_new_suggested():
             return
         # A stop update waits for the final manifest, so it is never "finished" before the stop: don't wait for it.
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() or self._stop_requested)

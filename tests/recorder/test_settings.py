@@ -1,0 +1,48 @@
+"""The worker's Agora settings: clear errors that name the variable, secrets never shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from recorder.settings import SettingsError, load_settings
+
+BASE = {"app_id": "a" * 32, "customer_id": "cust", "customer_secret": "s3cret-customer", "_env_file": None}
+
+
+def test_missing_credentials_are_named():
+    """Missing AGORA_CUSTOMER_ID and AGORA_CUSTOMER_SECRET are both named in one error."""
+    with pytest.raises(SettingsError) as exc:
+        load_settings(app_id="x", _env_file=None)
+    assert "AGORA_CUSTOMER_ID is missing" in str(exc.value)
+    assert "AGORA_CUSTOMER_SECRET is missing" in str(exc.value)
+
+
+def test_certificate_needs_a_hex_app_id_and_never_echoes_itself():
+    """With an app certificate, a non-hex App ID or a malformed certificate is refused without showing the certificate."""
+    with pytest.raises(SettingsError) as exc:
+        load_settings(**{**BASE, "app_id": "not-hex", "app_certificate": "b" * 32})
+    assert "AGORA_APP_ID" in str(exc.value) and "b" * 32 not in str(exc.value)
+    with pytest.raises(SettingsError) as exc:
+        load_settings(**{**BASE, "app_certificate": "zz-secret-cert"})
+    assert "32 hex" in str(exc.value) and "zz-secret-cert" not in str(exc.value)
+
+
+def test_storage_profile_from_single_variables_and_json():
+    """AGORA_STORAGE_* make the 'default' profile; AGORA_STORAGE_PROFILES adds named ones; a half profile is refused."""
+    s = load_settings(
+        **BASE,
+        storage_vendor=1,
+        storage_bucket="b",
+        storage_access_key="ak-1",
+        storage_secret_key="sk-1",
+        storage_profiles='{"eu": {"vendor": 1, "region": 3, "bucket": "e", "access_key": "ak-2", "secret_key": "sk-2"}}',
+    )
+    assert sorted(s.profiles()) == ["default", "eu"]
+    assert {"s3cret-customer", "ak-1", "sk-1", "ak-2", "sk-2"} <= set(s.secrets())
+    assert "sk-1" not in repr(s) and "s3cret-customer" not in repr(s)
+    with pytest.raises(SettingsError) as exc:
+        load_settings(**BASE, storage_bucket="b").profiles()
+    assert "AGORA_STORAGE_VENDOR" in str(exc.value)
+    with pytest.raises(SettingsError) as exc:
+        load_settings(**BASE, storage_profiles="{not json")
+    assert "AGORA_STORAGE_PROFILES is not valid JSON" in str(exc.value)

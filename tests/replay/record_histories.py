@@ -1,0 +1,169 @@
+"""Regenerate the replay fixtures: run real scenarios and write every run's history as JSON.
+
+Usage: `.venv/bin/python -m tests.replay.record_histories` (a few seconds). The scenarios run the product's workers
+with the stock policy on Temporal's time-skipping server, against the emulator over HTTP: a crash and restart on the
+backup uid, a failover duplicate, a 50x burst on start ending on the backup uid, and a continue-as-new. Each history
+is scanned for the workers' secrets before it is written; a leak aborts the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from emulator.testing import RunningEmulator, running_emulator
+from tests.conftest import binary, fast_emulator_config, register_search_attributes, settings_for
+from worker import running_workers
+from workflows.models import RecordingInput, RecordingManifest, RecordingRequest, StopRequest
+from workflows.recording import RecordingWorkflow
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+TEACHER = "1001"
+Handle = WorkflowHandle[RecordingWorkflow, RecordingManifest]
+Scenario = Callable[[WorkflowEnvironment, RunningEmulator, str], Awaitable[Handle]]
+
+
+def _request(name: str, **overrides: Any) -> RecordingRequest:
+    values: dict[str, Any] = {
+        "channel": f"replay-{name}-{uuid.uuid4().hex[:6]}",
+        "uid": "527841",
+        "backup_uid": "527842",
+        "max_idle_time": 60,
+        "check_interval": 30,
+        "max_duration": timedelta(minutes=6),
+    }
+    values.update(overrides)
+    return RecordingRequest(**values)
+
+
+async def _start(env: WorkflowEnvironment, emu: RunningEmulator, queue: str, req: RecordingRequest) -> Handle:
+    emu.join(req.channel, TEACHER)
+    return await env.client.start_workflow(
+        RecordingWorkflow.run, RecordingInput(request=req), id=f"replay-{req.channel}", task_queue=queue
+    )
+
+
+async def _recording_sid(env: WorkflowEnvironment, handle: Handle) -> str:
+    for _ in range(30):
+        await env.sleep(10)
+        status = await handle.query(RecordingWorkflow.status)
+        if status.phase == "recording" and status.sid:
+            return status.sid
+    raise RuntimeError("the recording never reached phase 'recording'")
+
+
+async def crash_restart(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
+    """The recorder crashes: 404 backoff, restart on the backup uid, failover probe, planned end."""
+    handle = await _start(env, emu, queue, _request("crash"))
+    emu.crash(await _recording_sid(env, handle))
+    await handle.result()
+    return handle
+
+
+async def failover_duplicate(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
+    """Agora's failover brings the old task back after the restart: it is stopped as a duplicate."""
+    handle = await _start(env, emu, queue, _request("failover"))
+    sid = await _recording_sid(env, handle)
+    emu.failover(sid, downtime=60)
+    for _ in range(12):
+        await env.sleep(10)
+        if (await handle.query(RecordingWorkflow.status)).restarts == 1:
+            break
+    emu.advance(61)
+    manifest = await handle.result()
+    assert manifest.segments[0].end_reason == "failover_duplicate", manifest
+    return handle
+
+
+async def start_50x_backup_uid(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
+    """Four 50x on start: retried at 3/6/9 s, then a new acquire+start on the backup uid; stopped by update."""
+    emu.inject("start", "server_error", count=4)
+    handle = await _start(env, emu, queue, _request("start50x", max_duration=None))
+    await _recording_sid(env, handle)
+    await handle.execute_update(RecordingWorkflow.stop, StopRequest())
+    return handle
+
+
+async def continue_as_new(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
+    """A recording that continues-as-new twice (3 checks a run) and ends at its planned end."""
+    handle = await _start(env, emu, queue, _request("can", checks_per_run=3, max_duration=timedelta(minutes=4)))
+    manifest = await handle.result()
+    assert manifest.runs >= 3, manifest
+    return handle
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "crash_restart": crash_restart,
+    "failover_duplicate": failover_duplicate,
+    "start_50x_backup_uid": start_50x_backup_uid,
+    "continue_as_new": continue_as_new,
+}
+
+
+async def _runs(client: Client, handle: Handle) -> list[tuple[str, str]]:
+    """Every run of a workflow, first to last, as (run id, history JSON)."""
+    out = []
+    run_id: str | None = handle.first_execution_run_id or handle.result_run_id
+    while run_id:
+        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        out.append((run_id, history.to_json()))
+        last = history.events[-1]
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+            else None
+        )
+    return out
+
+
+async def record(out: Path = HISTORIES) -> list[Path]:
+    """Run every scenario and write one JSON file per run; returns the files written."""
+    written: list[Path] = []
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    try:
+        await register_search_attributes(env.client)
+        for name, scenario in SCENARIOS.items():
+            async with running_emulator(fast_emulator_config(speed=0, startup_seconds=0)) as emu:
+                settings = settings_for(emu)
+                secrets = settings.secrets()
+                queue = f"replay-{uuid.uuid4()}"
+                async with running_workers(env.client, settings, queue=queue):
+                    handle = await scenario(env, emu, queue)
+                for i, (_, text) in enumerate(await _runs(env.client, handle), start=1):
+                    leaked = [s for s in secrets if s in text]
+                    if leaked:
+                        raise RuntimeError(f"{name}: the history holds a worker secret; not writing it")
+                    path = out / (f"{name}.json" if i == 1 else f"{name}_run{i}.json")
+                    path.write_text(json.dumps(json.loads(text), indent=1) + "\n")
+                    written.append(path)
+    finally:
+        await env.shutdown()
+    return written
+
+
+def main() -> None:
+    """Record every scenario into tests/replay/histories/."""
+    HISTORIES.mkdir(parents=True, exist_ok=True)
+    for old in HISTORIES.glob("*.json"):
+        old.unlink()
+    paths = asyncio.run(record())
+    for path in paths:
+        print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
