@@ -18,7 +18,7 @@ def test_missing_credentials_are_named():
 
 
 def test_certificate_needs_a_hex_app_id_and_never_echoes_itself():
-    """With an app certificate, a non-hex App ID or a malformed certificate is refused without showing the certificate."""
+    """With a certificate, a non-hex App ID or a malformed certificate is refused, never showing the certificate."""
     with pytest.raises(SettingsError) as exc:
         load_settings(**{**BASE, "app_id": "not-hex", "app_certificate": "b" * 32})
     assert "AGORA_APP_ID" in str(exc.value) and "b" * 32 not in str(exc.value)
@@ -35,7 +35,7 @@ def test_storage_profile_from_single_variables_and_json():
         storage_bucket="b",
         storage_access_key="ak-1",
         storage_secret_key="sk-1",
-        storage_profiles='{"eu": {"vendor": 1, "region": 3, "bucket": "e", "access_key": "ak-2", "secret_key": "sk-2"}}',
+        storage_profiles='{"eu": {"vendor": 1, "region": 3, "bucket": "e", "access_key": "ak-2", "secret_key": "sk-2"}}',  # noqa: E501
     )
     assert sorted(s.profiles()) == ["default", "eu"]
     assert {"s3cret-customer", "ak-1", "sk-1", "ak-2", "sk-2"} <= set(s.secrets())
