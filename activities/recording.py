@@ -187,6 +187,16 @@ class RecordingActivities:
             # is already recording, and Agora named its sid. Adopt it instead of starting a second recorder.
             log.warning("start on resource %s was already accepted; recovered sid %s", params.resource_id, err.sid)
             sid, recovered = err.sid, True
+        except agora_errors.InvalidParameter as err:
+            if activity.info().attempt > 1:
+                # The same body was valid on the first attempt: what changed is the resource, which an earlier
+                # attempt whose answer was lost has used (and whose recorder has ended). A new acquire is needed.
+                raise ApplicationError(
+                    f"resource {params.resource_id} was used by an earlier attempt: {err}",
+                    type=names.ErrorType.RESOURCE_CONSUMED,
+                    non_retryable=True,
+                ) from None
+            raise errors.to_application_error(err, default=()) from None
         except agora_errors.AgoraError as err:
             raise errors.to_application_error(
                 err, default=policy.START_SERVER_ERROR_DELAYS, schedules=errors.START_SCHEDULES

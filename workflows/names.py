@@ -51,6 +51,7 @@ class ErrorType:
     NOT_FOUND = "NotFound"
     STORAGE_PROFILE_UNKNOWN = "StorageProfileUnknown"
     TOKEN_ERROR = "TokenError"
+    RESOURCE_CONSUMED = "ResourceConsumed"
 
     # Failures that say nothing about the uid: back off and try the same uid again.
     QUOTA = frozenset({RATE_LIMITED, OVER_QUOTA})
@@ -68,6 +69,7 @@ class ErrorType:
             GATEWAY_SERVER_ERROR,
             TASK_CONFLICT,
             NOT_FOUND,
+            RESOURCE_CONSUMED,
         }
     )
 

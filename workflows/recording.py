@@ -63,6 +63,9 @@ START_ROUND_PAUSES: tuple[float, ...] = (15.0, 30.0, 60.0, 120.0, 300.0)
 # Marks histories where stopping watches 404ing sids through Agora's failover window (rule 5) before finishing.
 # Histories written before it skipped that watch; the patch keeps them replayable.
 PATCH_STOP_WATCHES_FAILOVER = "stop-watches-failover-window"
+# Marks histories where a failover probe retries a 404 at 5/10/15 s (as a check does) before deciding the old task is
+# gone: one 404 is not proof, and a missed comeback leaves a duplicate recorder running.
+PATCH_PROBE_BACKOFF = "failover-probe-backoff"
 
 
 def _failure_type(err: BaseException) -> str | None:
@@ -408,8 +411,9 @@ class RecordingWorkflow:
     async def _do_due_work(self) -> None:
         now = workflow.now()
         for probe in [p for p in self._state.probes if p.due_at <= now]:
-            self._state.probes.remove(probe)
-            await self._probe_failover(self._state.segments[probe.segment_index])
+            outcome = await self._probe_failover(self._state.segments[probe.segment_index])
+            if outcome is not None:  # cut short by a stop: the stop path watches it instead
+                self._state.probes.remove(probe)
         seg = self._current()
         if seg is None:
             return
@@ -487,12 +491,24 @@ class RecordingWorkflow:
         self._state.m3u8_check_due_at = None
         self._set_phase("restarting")
 
-    async def _probe_failover(self, seg: RecordingSegment, *, interruptible: bool = True) -> bool:
+    async def _probe_failover(self, seg: RecordingSegment, *, interruptible: bool = True) -> bool | None:
         """Rule 5: Agora's failover may bring the old task back (new uid, bak files); if so, stop the duplicate.
 
-        Returns True when the old sid answered (and was stopped).
+        Returns True when the old sid answered (and was stopped), False when it stayed 404 through the same
+        5/10/15 s backoff a check uses, None when a stop request cut the probe short.
         """
-        result = await self._query(seg, f"failover probe of old sid {seg.sid}", interruptible=interruptible)
+        delays: tuple[float, ...] = (0.0,)
+        if interruptible and workflow.patched(PATCH_PROBE_BACKOFF):
+            delays += policy.NOT_FOUND_DELAYS
+        result: QueryResult | None = None
+        for i, delay in enumerate(delays):
+            if delay and await self._sleep(delay, f"failover probe of old sid {seg.sid}: 404, try {i} of 3"):
+                return None
+            result = await self._query(seg, f"failover probe of old sid {seg.sid}", interruptible=interruptible)
+            if result is not None and result.found:
+                break
+            if result is None and interruptible and self._stop_requested:
+                return None
         if result is None or not result.found:
             return False
         # Agora reports the migrated task's new uid (NCS event 12); a query may or may not echo it.

@@ -95,7 +95,12 @@ def test_workflow_error_types_match_the_client_classes():
         if isinstance(cls, type) and issubclass(cls, Exception) and hasattr(cls, "kind")
     }
     declared = {v for k, v in vars(names.ErrorType).items() if k.isupper() and isinstance(v, str)}
-    assert declared - {names.ErrorType.STORAGE_PROFILE_UNKNOWN, names.ErrorType.TOKEN_ERROR} <= kinds
+    product_only = {
+        names.ErrorType.STORAGE_PROFILE_UNKNOWN,
+        names.ErrorType.TOKEN_ERROR,
+        names.ErrorType.RESOURCE_CONSUMED,
+    }
+    assert declared - product_only <= kinds
 
 
 def test_confirm_schedule_starts_at_5s_stays_under_max_idle_and_spans_90s():

@@ -95,6 +95,21 @@ async def test_rule1_accepted_start_with_lost_answer_recovers_the_sid(
     assert [(s.sid, s.sid_recovered) for s in manifest.segments] == [(tasks[0]["sid"], True)]
 
 
+async def test_rule1_resource_used_by_a_lost_attempt_moves_to_the_other_uid(
+    ts_env: WorkflowEnvironment, emulator: RunningEmulator
+):
+    """A 400 on a start retry (the resource was used by an attempt whose answer was lost) re-acquires on the backup uid."""
+    req = request()
+    emulator.join(req.channel, TEACHER)
+    emulator.inject("start", "server_error", count=1)
+    emulator.inject("start", "custom", status=400, body={"code": 2, "reason": "resourceId already used by a task"})
+    async with worker_for(ts_env.client, emulator) as queue:
+        handle = await start(ts_env.client, queue, req)
+        manifest = await handle.result()
+    assert manifest.phase == "stopped" and manifest.failed_starts == 1
+    assert [s.uid for s in manifest.segments] == [req.backup_uid]
+
+
 async def test_rule1_rate_limit_and_quota_do_not_burn_the_uid(ts_env: WorkflowEnvironment, emulator: RunningEmulator):
     """429 and 406 back off and retry on the same uid: the primary uid records and no start counts as failed."""
     req = request()
@@ -214,8 +229,8 @@ async def test_rule4_crashed_recorder_is_restarted_on_the_other_uid(ts_env: Work
     assert manifest.segments[0].end_reason == "recorder_exited" and manifest.restarts == 1
     crashed = next(t for t in tasks if t["sid"] == sid)
     queries_after_crash = [r for r in crashed["requests"] if r["op"] == "query" and r["status"] == 404]
-    # one check, three backoff re-checks, one failover probe
-    assert len(queries_after_crash) == 1 + len(policy.NOT_FOUND_DELAYS) + 1
+    # one check and three backoff re-checks; then the failover probe, which also backs off 5/10/15 s on 404
+    assert len(queries_after_crash) == 2 * (1 + len(policy.NOT_FOUND_DELAYS))
     assert _overlaps(tasks) == []
     assert {t["maxIdleTime"] for t in tasks} == {req.max_idle_time}  # rule 7: on every start
     assert all(not t["running"] for t in tasks)

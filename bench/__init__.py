@@ -1,0 +1,1 @@
+"""Benchmarks and soak tests that run the product end to end."""
