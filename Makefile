@@ -52,3 +52,10 @@ worker: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# Benchmarks (never part of `make test`): every figure of bench/RESULTS.md; `make bench BENCH_ARGS=--quick` for a smoke run.
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m bench.capacity $(BENCH_ARGS)
+	$(BIN)/python -m bench.history $(BENCH_ARGS)
+	$(BIN)/python -m bench.healing $(BENCH_ARGS)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import CancelledError as TemporalCancelledError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
@@ -97,6 +98,7 @@ class RecordingWorkflow:
         # The resource of the start in flight, so a start Agora accepted without naming the sid is still recorded.
         self._start_resource_id: str | None = None
         self._published: dict[str, Any] = {}
+        self._shown: tuple[Any, ...] = ()
         self._planned_end = policy.planned_end(self._request, self._state.started_at)
         queue = workflow.info().task_queue
         self._control_queue = names.control_queue(queue)
@@ -250,6 +252,10 @@ class RecordingWorkflow:
             try:
                 started = await self._acquire_and_start(uid)
             except ActivityError as err:
+                if isinstance(err.__cause__, TemporalCancelledError):
+                    # The workflow was cancelled while acquire was in flight: that is a stop, not a refusal.
+                    self._begin_stop("cancelled")
+                    return
                 kind = _failure_type(err)
                 self._state.last_error = f"start on uid {uid}: {_failure_text(err)}"
                 if kind in names.ErrorType.QUOTA:
@@ -708,8 +714,24 @@ class RecordingWorkflow:
         self._publish()
 
     def _publish(self) -> None:
-        """Keep the Web UI current: search attributes (only those that changed) and the details pane."""
+        """Keep the Web UI current: search attributes (only those that changed) and the details pane.
+
+        Called at every phase change and every healthy check, so it returns at once when nothing shown has changed.
+        """
         seg = self._current()
+        shown = (
+            self._state.phase,
+            seg.uid if seg else None,
+            seg.sid if seg else None,
+            self._state.restarts,
+            self._state.failed_starts,
+            self._state.last_status,
+            self._state.last_error,
+            sum(len(s.m3u8_names) for s in self._state.segments),
+        )
+        if shown == self._shown:
+            return
+        self._shown = shown
         values: dict[str, Any] = {
             names.CHANNEL.name: self._request.channel,
             names.PHASE.name: self._state.phase,
@@ -734,7 +756,7 @@ class RecordingWorkflow:
             f"**{self._state.phase}** · channel `{self._request.channel}` · {self._request.mode} mode",
             f"recorder uid `{seg.uid}` · sid `{seg.sid}`" if seg else "no recorder running",
             f"restarts {self._state.restarts} · failed starts {self._state.failed_starts} · "
-            f"checks {self._state.checks} · last status {self._state.last_status}",
+            f"last status {self._state.last_status}",
         ]
         if self._state.last_error:
             lines.append(f"last error: {self._state.last_error}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -9,10 +10,11 @@ import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from emulator.testing import RunningEmulator, running_emulator
-from tests.conftest import fast_emulator_config, worker_for
+from tests.conftest import binary, fast_emulator_config, register_search_attributes, worker_for
 from tests.workflows.helpers import TEACHER, request, requests_of, start, tasks_of
 from workflows import policy
 from workflows.models import StopRequest
@@ -98,7 +100,7 @@ async def test_rule1_accepted_start_with_lost_answer_recovers_the_sid(
 async def test_rule1_resource_used_by_a_lost_attempt_moves_to_the_other_uid(
     ts_env: WorkflowEnvironment, emulator: RunningEmulator
 ):
-    """A 400 on a start retry (the resource was used by an attempt whose answer was lost) re-acquires on the backup uid."""
+    """A 400 on a start retry (an attempt whose answer was lost used the resource) re-acquires on the backup uid."""
     req = request()
     emulator.join(req.channel, TEACHER)
     emulator.inject("start", "server_error", count=1)
@@ -347,6 +349,32 @@ async def test_rule8_signal_and_cancel_stop_the_recorder(
     assert manifest.stop_trigger == ("requested" if how == "signal" else "cancelled")
     tasks = tasks_of(emulator, req.channel)
     assert len(tasks) == 1 and tasks[0]["endReason"] == "stopped"
+
+
+async def test_rule8_cancel_during_acquire_stops_cleanly(emulator: RunningEmulator):
+    """A cancellation that lands while acquire is in flight completes the workflow as stopped, with no recorder."""
+    # The abandoned acquire completes after the workflow has closed; the time-skipping server then keeps time locked
+    # for good, so this test has a server of its own.
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    try:
+        await register_search_attributes(env.client)
+        req = request(max_duration=None)
+        emulator.join(req.channel, TEACHER)
+        emulator.inject("acquire", "delay", delay=3.0)
+        async with worker_for(env.client, emulator) as queue:
+            handle = await start(env.client, queue, req)
+            for _ in range(100):
+                if emulator.emulator.snapshot()["requestCount"] >= 1:
+                    break
+                await asyncio.sleep(0.05)
+            await handle.cancel()
+            manifest = await handle.result()
+    finally:
+        await env.shutdown()
+    assert manifest.phase == "stopped" and manifest.stop_trigger == "cancelled"
+    assert all(not t["running"] for t in tasks_of(emulator, req.channel))
 
 
 # --- rules 9 and 10: long classes, queries ---------------------------------------------------------------------

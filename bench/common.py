@@ -1,0 +1,369 @@
+"""Shared pieces of the benchmarks: child processes, /proc sampling, history reading and small statistics.
+
+Every process the benchmarks start (Temporal dev server, emulator, worker) is a separate child, so its CPU and memory
+can be read from /proc, and is stopped by its own PID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+APP_ID = "emulator-app-id"
+CUSTOMER_ID = "emulator-customer"
+CUSTOMER_SECRET = "emulator-secret"
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def load() -> str:
+    """The 1/5/15-minute load averages, as `uptime` prints them."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def machine() -> dict[str, Any]:
+    """nproc, memory, CPU model and versions, for RESULTS.md."""
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    temporal = subprocess.run(
+        [str(Path(PY).parent / "temporal"), "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    import temporalio
+
+    marker = ROOT / ".bench-commit"
+    if marker.exists():
+        commit = marker.read_text().strip()
+    else:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "workflows", "activities", "agora", "worker.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        commit = head.stdout.strip() + (" + uncommitted changes" if dirty.stdout.strip() else "")
+    return {
+        "commit": commit,
+        "nproc": os.cpu_count(),
+        "mem_gib": round(mem_kb / 1024 / 1024, 1),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "temporalio": temporalio.__version__,
+        "temporal_cli": temporal,
+        "load": load(),
+    }
+
+
+# --- child processes ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Child:
+    """A child process started by a benchmark, stopped by its PID."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds."""
+        if not self.alive():
+            return
+        os.kill(self.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL (what a crash looks like) and reap."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+def spawn(name: str, cmd: Sequence[str], workdir: Path, env: dict[str, str] | None = None) -> Child:
+    """Start a child process with its output in `workdir/<name>.log`."""
+    log = workdir / f"{name}.log"
+    out = log.open("ab")
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=full_env)
+    out.close()
+    return Child(name, proc, log)
+
+
+async def wait_http(url: str, child: Child, within: float = 30.0) -> None:
+    """Poll `url` until it answers 200."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            if not child.alive():
+                raise RuntimeError(f"{child.name} exited; see {child.log}")
+            try:
+                if (await http.get(url, timeout=1.0)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{child.name} did not answer on {url}")
+
+
+async def start_emulator(workdir: Path, *, startup_seconds: float = 3.0) -> tuple[Child, str]:
+    """The emulator as its own process at real speed, with Agora's rate limit and concurrency cap lifted."""
+    port = free_port()
+    child = spawn(
+        "emulator",
+        [
+            PY,
+            "-m",
+            "emulator",
+            "--port",
+            str(port),
+            "--rate-limit",
+            "0",
+            "--max-concurrent",
+            "0",
+            "--speed",
+            "1",
+            "--startup-seconds",
+            str(startup_seconds),
+        ],
+        workdir,
+    )
+    url = f"http://127.0.0.1:{port}"
+    await wait_http(f"{url}/_emulator/health", child)
+    return child, url
+
+
+def worker_env(server: str, emulator_url: str, queue: str, rate_limit: float) -> dict[str, str]:
+    """Environment for `python worker.py` against the emulator, with the App ID's rate limit raised."""
+    return {
+        "TEMPORAL_ADDRESS": server,
+        "RECORDER_TASK_QUEUE": queue,
+        "AGORA_APP_ID": APP_ID,
+        "AGORA_CUSTOMER_ID": CUSTOMER_ID,
+        "AGORA_CUSTOMER_SECRET": CUSTOMER_SECRET,
+        "AGORA_BASE_URL": emulator_url,
+        "AGORA_RATE_LIMIT": str(rate_limit),
+        "AGORA_STORAGE_VENDOR": "1",
+        "AGORA_STORAGE_REGION": "0",
+        "AGORA_STORAGE_BUCKET": "bench-recordings",
+        "AGORA_STORAGE_ACCESS_KEY": "AKIABENCHACCESS0001",
+        "AGORA_STORAGE_SECRET_KEY": "bench-storage-secret-key",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+# --- /proc sampling ----------------------------------------------------------------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies over all CPUs, from the first line of /proc/stat."""
+    values = [float(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def _rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+@dataclass
+class ProcSampler:
+    """Samples CPU and RSS of named PIDs once a second between `mark_start` and `mark_end`."""
+
+    pids: dict[str, int]
+    interval: float = 1.0
+    rss: dict[str, list[float]] = field(default_factory=dict)
+    _cpu0: dict[str, float] = field(default_factory=dict)
+    _t0: float = 0.0
+    result: dict[str, dict[str, float]] = field(default_factory=dict)
+    _task: asyncio.Task[None] | None = None
+    _busy0: tuple[float, float] = (0.0, 0.0)
+
+    def mark_start(self) -> None:
+        self._t0 = time.monotonic()
+        self._cpu0 = {n: _cpu_seconds(p) or 0.0 for n, p in self.pids.items()}
+        self.rss = {n: [] for n in self.pids}
+        self._busy0 = _machine_busy()
+        self._task = asyncio.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            for n, p in self.pids.items():
+                r = _rss_mib(p)
+                if r is not None:
+                    self.rss[n].append(r)
+            await asyncio.sleep(self.interval)
+
+    def mark_end(self) -> dict[str, dict[str, float]]:
+        """CPU (% of one core, averaged over the window) and RSS (MiB, mean and max) per process."""
+        if self._task:
+            self._task.cancel()
+        elapsed = time.monotonic() - self._t0
+        for n, p in self.pids.items():
+            cpu1 = _cpu_seconds(p)
+            cpu = ((cpu1 - self._cpu0[n]) / elapsed * 100) if cpu1 is not None and elapsed > 0 else float("nan")
+            rss = self.rss[n] or [float("nan")]
+            self.result[n] = {
+                "cpu_pct": round(cpu, 1),
+                "rss_mean_mib": round(sum(rss) / len(rss), 1),
+                "rss_max_mib": round(max(rss), 1),
+            }
+        busy1 = _machine_busy()
+        total = busy1[1] - self._busy0[1]
+        # The whole machine, every process (other users' included), as % of all cores.
+        self.result["machine"] = {"busy_pct": round((busy1[0] - self._busy0[0]) / total * 100, 1) if total else 0.0}
+        return self.result
+
+
+# --- statistics ------------------------------------------------------------------------------------------------------
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    """n, min, p50, p90, p99, max of a sample."""
+    return {
+        "n": len(values),
+        "min": round(min(values), 3) if values else float("nan"),
+        "p50": round(pct(values, 50), 3),
+        "p90": round(pct(values, 90), 3),
+        "p99": round(pct(values, 99), 3),
+        "max": round(max(values), 3) if values else float("nan"),
+    }
+
+
+# --- histories -----------------------------------------------------------------------------------------------------
+
+WFT_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+
+
+@dataclass
+class CheckStats:
+    """What one workflow's history says about its checks inside a window."""
+
+    checks: int = 0
+    lags: list[float] = field(default_factory=list)
+    events: int = 0
+    bytes: int = 0
+    wfts: int = 0
+    started_times: list[float] = field(default_factory=list)
+
+
+def check_stats(history: WorkflowHistory, activity_type: str, t0: float, t1: float) -> CheckStats:
+    """Checks run in [t0, t1): one per activity (or local-activity marker) that follows a timer.
+
+    Lag = when the check's activity started minus the planned fire time of the timer before it (TimerStarted time
+    plus its start_to_fire_timeout). Events and bytes count every event whose time falls in the window.
+    """
+    out = CheckStats()
+    timers: dict[str, float] = {}
+    last_fired: float | None = None
+    scheduled: dict[int, float | None] = {}
+    for ev in history.events:
+        t = ev.event_time.ToDatetime().timestamp() if ev.HasField("event_time") else 0.0
+        if t0 <= t < t1:
+            out.events += 1
+            out.bytes += ev.ByteSize()
+            if ev.event_type == WFT_COMPLETED:
+                out.wfts += 1
+        et = ev.event_type
+        if et == EventType.EVENT_TYPE_TIMER_STARTED:
+            a = ev.timer_started_event_attributes
+            timers[a.timer_id] = t + a.start_to_fire_timeout.ToTimedelta().total_seconds()
+        elif et == EventType.EVENT_TYPE_TIMER_FIRED:
+            last_fired = timers.pop(ev.timer_fired_event_attributes.timer_id, None)
+        elif et == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            if ev.activity_task_scheduled_event_attributes.activity_type.name == activity_type:
+                scheduled[ev.event_id] = last_fired
+            last_fired = None
+        elif et == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            planned = scheduled.pop(ev.activity_task_started_event_attributes.scheduled_event_id, None)
+            if planned is not None and t0 <= t < t1:
+                out.checks += 1
+                out.lags.append(t - planned)
+                out.started_times.append(t)
+        elif et == EventType.EVENT_TYPE_MARKER_RECORDED and last_fired is not None:
+            # A local activity: its marker is written when the workflow task that ran it completes.
+            if t0 <= t < t1:
+                out.checks += 1
+                out.lags.append(t - last_fired)
+                out.started_times.append(t)
+            last_fired = None
+    return out
+
+
+async def fetch_histories(client: Client, ids: Iterable[str], concurrency: int = 16) -> list[WorkflowHistory]:
+    """Histories of the latest run of each workflow id."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(wid: str) -> WorkflowHistory:
+        async with sem:
+            return await client.get_workflow_handle(wid).fetch_history()
+
+    return list(await asyncio.gather(*(one(w) for w in ids)))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write `data` as indented JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
