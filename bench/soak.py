@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -51,8 +50,10 @@ from temporalio.service import RPCError  # noqa: E402
 from emulator.config import EmulatorConfig  # noqa: E402
 from emulator.state import ControlError, Emulator, Task  # noqa: E402
 from emulator.testing import RunningEmulator, running_emulator  # noqa: E402
+from recorder import processes  # noqa: E402
 from recorder.connection import connect  # noqa: E402
 from recorder.devserver import DevServer, temporal_binary  # noqa: E402
+from recorder.processes import WorkerProcess  # noqa: E402
 from workflows import policy  # noqa: E402
 from workflows.models import RecordingInput, RecordingManifest, RecordingRequest, StopRequest  # noqa: E402
 from workflows.recording import RecordingWorkflow  # noqa: E402
@@ -295,58 +296,9 @@ def make_chaos(settings: SoakSettings, rng: random.Random) -> list[tuple[float, 
 # ------------------------------------------------------------------------------------------------ processes
 
 
-class WorkerProcess:
-    """`python worker.py` as a child process, SIGKILLed by its PID and restarted."""
-
-    def __init__(self, env: dict[str, str], log_file: Path) -> None:
-        self.env = env
-        self.log_file = log_file
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    @property
-    def alive(self) -> bool:
-        """True while the current worker process runs."""
-        return self.process is not None and self.process.poll() is None
-
-    def start(self) -> None:
-        """Start a new worker process."""
-        self.starts += 1
-        with self.log_file.open("ab") as log:
-            log.write(f"--- worker start {self.starts} ---\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                [sys.executable, "worker.py"],
-                cwd=PROJECT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def kill(self) -> None:
-        """SIGKILL the worker by its PID and reap it."""
-        proc = self.process
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-    async def stop(self, grace: float = 15.0) -> None:
-        """SIGTERM by PID, SIGKILL after `grace` seconds."""
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while proc.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a child process
-            await asyncio.sleep(0.1)
-        self.kill()
-
-
 def worker_env(address: str, queue: str, emu: RunningEmulator) -> dict[str, str]:
     """The worker's environment: the dev server, the emulator, a storage profile, a rate limit above the load."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGORA_", "TEMPORAL_", "RECORDER_"))}
-    env.update(
+    return processes.worker_env(
         {
             "TEMPORAL_ADDRESS": address,
             "RECORDER_TASK_QUEUE": queue,
@@ -362,10 +314,8 @@ def worker_env(address: str, queue: str, emu: RunningEmulator) -> dict[str, str]
             "AGORA_STORAGE_SECRET_KEY": "soak-storage-secret-key",
             "AGORA_RATE_LIMIT": "1000",
             "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
         }
     )
-    return env
 
 
 async def retrying(call: Callable[[], Awaitable[T]], *, within: float = 180.0) -> T:

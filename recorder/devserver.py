@@ -8,11 +8,8 @@ stopped by its PID.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +18,7 @@ from typing import Any
 
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 
+from recorder.processes import ChildProcess
 from workflows import names
 
 _KIND = {SearchAttributeIndexedValueType.KEYWORD: "Keyword", SearchAttributeIndexedValueType.INT: "Int"}
@@ -63,7 +61,7 @@ class DevServer:
         self.ui_port = (ui_port or free_port()) if ui else None
         self.search_attributes = list(search_attributes)
         self.log_file = log_file
-        self.process: subprocess.Popen[bytes] | None = None
+        self.child: ChildProcess | None = None
 
     @property
     def address(self) -> str:
@@ -78,7 +76,7 @@ class DevServer:
     @property
     def pid(self) -> int | None:
         """The server's process id while it runs."""
-        return self.process.pid if self.process else None
+        return self.child.pid if self.child else None
 
     def command(self) -> list[str]:
         """The full `temporal server start-dev` command line."""
@@ -116,20 +114,14 @@ class DevServer:
         """Start the server and wait until its health check answers SERVING."""
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
-        out: Any = subprocess.DEVNULL
-        if self.log_file is not None:
-            self.log_file.parent.mkdir(parents=True, exist_ok=True)
-            out = self.log_file.open("ab")
-        # Popen only forks and execs; it does not wait for the child.
-        self.process = subprocess.Popen(  # noqa: ASYNC220
-            self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        self.child = ChildProcess(self.command(), log_file=self.log_file)
+        self.child.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         while loop.time() < deadline:
-            if self.process.poll() is not None:
+            if not self.child.alive:
                 raise RuntimeError(
-                    f"the Temporal dev server exited with code {self.process.returncode}"
+                    f"the Temporal dev server exited with code {self.child.returncode}"
                     + (f"; see {self.log_file}" if self.log_file else "")
                 )
             if await self._healthy():
@@ -154,26 +146,15 @@ class DevServer:
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop the server by its PID: SIGTERM, then SIGKILL if it has not exited within `grace` seconds."""
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            self.process = None
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace
-        while proc.poll() is None and loop.time() < deadline:  # noqa: ASYNC110 - polling a child process
-            await asyncio.sleep(0.1)
-        if proc.poll() is None:
-            self.kill()
-        self.process = None
+        if self.child is not None:
+            await self.child.stop(grace)
+        self.child = None
 
     def kill(self) -> None:
         """SIGKILL the server by its PID (what a crash looks like) and reap it."""
-        proc = self.process
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        self.process = None
+        if self.child is not None:
+            self.child.kill()
+        self.child = None
 
     async def __aenter__(self) -> DevServer:
         await self.start()
