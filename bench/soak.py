@@ -502,7 +502,12 @@ class Soak:
             emu.join(plan.channel, plan.teacher, "host")
             return
         if kind in ("not_found_short", "not_found_long"):
-            emu.inject("query", "not_found", event.count, cname=plan.channel)
+            # Agora answers 404 per task: aim the window at the live recorder, not at every sid of the channel.
+            live = self._running(plan.channel)
+            if not live:
+                self.applied[f"{kind} skipped (no recorder up)"] += 1
+                return
+            emu.inject("query", "not_found", event.count, cname=plan.channel, sid=live[-1].sid)
             self.applied[kind] += 1
             return
         if kind == "query_burst":

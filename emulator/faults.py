@@ -46,10 +46,11 @@ class Fault:
     delay: float = 0.0
     status: int | None = None
     body: Any = None
+    sid: str | None = None
 
-    def matches(self, cname: str | None) -> bool:
-        """Whether this fault applies to a call about `cname`."""
-        return self.cname is None or self.cname == cname
+    def matches(self, cname: str | None, sid: str | None = None) -> bool:
+        """Whether this fault applies to a call about `cname` (and, when the fault names one, about `sid`)."""
+        return (self.cname is None or self.cname == cname) and (self.sid is None or self.sid == sid)
 
 
 def parse_fault(spec: dict[str, Any]) -> Fault:
@@ -76,10 +77,13 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
         raise FaultError("status must be an HTTP status code")
     if kind == "custom" and status is None:
         raise FaultError("kind custom needs a status")
-    unknown = set(spec) - {"endpoint", "kind", "count", "delay", "cname", "status", "body"}
+    sid = spec.get("sid")
+    if sid is not None and not isinstance(sid, str):
+        raise FaultError("sid must be a string")
+    unknown = set(spec) - {"endpoint", "kind", "count", "delay", "cname", "sid", "status", "body"}
     if unknown:
         raise FaultError(f"unknown fields: {', '.join(sorted(unknown))}")
-    return Fault(endpoint, kind, count, cname, float(delay), status, spec.get("body"))
+    return Fault(endpoint, kind, count, cname, float(delay), status, spec.get("body"), sid)
 
 
 class ScriptedFaults:
@@ -99,19 +103,21 @@ class ScriptedFaults:
     def pending(self) -> list[dict[str, Any]]:
         """Faults still queued, for the state snapshot."""
         return [
-            {"endpoint": f.endpoint, "kind": f.kind, "remaining": f.remaining, "cname": f.cname}
+            {"endpoint": f.endpoint, "kind": f.kind, "remaining": f.remaining, "cname": f.cname, "sid": f.sid}
             for queue in self._queues.values()
             for f in queue
         ]
 
-    def take(self, endpoint: str, cname: str | None, kinds: frozenset[str] | None = None) -> Fault | None:
+    def take(
+        self, endpoint: str, cname: str | None, kinds: frozenset[str] | None = None, sid: str | None = None
+    ) -> Fault | None:
         """Consume one use of the first matching fault: the endpoint's own queue first, then '*'."""
         for key in (endpoint, "*"):
             queue = self._queues.get(key)
             if not queue:
                 continue
             for fault in queue:
-                if fault.matches(cname) and (kinds is None or fault.kind in kinds):
+                if fault.matches(cname, sid) and (kinds is None or fault.kind in kinds):
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         queue.remove(fault)

@@ -652,7 +652,7 @@ class Emulator:
 
     # ----------------------------------------------------------------------------------------- faults
     def _apply_faults(self, op: str, params: dict[str, str], cname: str | None, payload: Any) -> ApiResponse | None:
-        fault = self.faults.take(op, cname)
+        fault = self.faults.take(op, cname, sid=params.get("sid"))
         if fault is None and self.profile is not None:
             kind = self.profile.draw_call(op)
             if kind is not None:

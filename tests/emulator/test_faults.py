@@ -111,6 +111,18 @@ async def test_count_cname_filter_delay_and_custom_response(api: Api, emu: Runni
     assert time.monotonic() - began >= 0.2
 
 
+async def test_sid_filter_hits_only_that_task(api: Api, emu: RunningEmulator) -> None:
+    """A fault with a sid filter answers calls about that sid only, even when other sids of the channel are queried."""
+    old_rid, old_sid = await api.begin("mix", cname="room1", uid="901")
+    new_rid, new_sid = await api.begin("mix", cname="room1", uid="902")
+    emu.inject("query", "not_found", count=2, cname="room1", sid=new_sid)
+    assert (await api.query(old_rid, old_sid, "mix")).status_code == 200
+    assert (await api.query(new_rid, new_sid, "mix")).status_code == 404
+    assert (await api.query(old_rid, old_sid, "mix")).status_code == 200
+    assert (await api.query(new_rid, new_sid, "mix")).status_code == 404
+    assert (await api.query(new_rid, new_sid, "mix")).status_code == 200
+
+
 async def test_clear_faults_over_http(api: Api, emu: RunningEmulator) -> None:
     """POST /_emulator/faults queues a fault and DELETE /_emulator/faults clears it."""
     async with httpx.AsyncClient(base_url=emu.base_url) as control:
