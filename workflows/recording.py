@@ -504,12 +504,16 @@ class RecordingWorkflow:
         5/10/15 s backoff a check uses, None when a stop request cut the probe short.
         """
         delays: tuple[float, ...] = (0.0,)
-        if interruptible and workflow.patched(PATCH_PROBE_BACKOFF):
+        if workflow.patched(PATCH_PROBE_BACKOFF):
             delays += policy.NOT_FOUND_DELAYS
         result: QueryResult | None = None
         for i, delay in enumerate(delays):
-            if delay and await self._sleep(delay, f"failover probe of old sid {seg.sid}: 404, try {i} of 3"):
+            summary = f"failover probe of old sid {seg.sid}: 404, try {i} of {len(delays) - 1}"
+            if delay and interruptible and await self._sleep(delay, summary):
                 return None
+            if delay and not interruptible:
+                # While stopping, the probe must run to its end: a stop request does not cut this wait short.
+                await workflow.sleep(delay, summary=summary)
             result = await self._query(seg, f"failover probe of old sid {seg.sid}", interruptible=interruptible)
             if result is not None and result.found:
                 break
