@@ -145,10 +145,7 @@ class AgoraClient:
         """Read the status and file list of a running session (404 once it has ended)."""
         op = "query"
         with _operation(op):
-            _check_mode(mode)
-            resource_id = _check_path_id("resource_id", resource_id)
-            sid = _check_path_id("sid", sid)
-        path = f"/resourceid/{resource_id}/sid/{sid}/mode/{mode}/query"
+            path = _task_path(resource_id, sid, mode, op)
         data = await self._call(op, "GET", path, None, [])
         return self._parse(op, QueryResponse, data)
 
@@ -164,14 +161,9 @@ class AgoraClient:
         """Change subscriptions, pause/resume a web recording, change CDN output or refresh storage keys."""
         op = "update"
         with _operation(op):
-            _check_mode(mode)
-            resource_id = _check_path_id("resource_id", resource_id)
-            sid = _check_path_id("sid", sid)
-            cname = limits.check_cname(cname, web=mode == "web")
-            uid = limits.check_uid(uid)
+            path = _task_path(resource_id, sid, mode, op)
             request.check_for_mode(mode)
-        path = f"/resourceid/{resource_id}/sid/{sid}/mode/{mode}/update"
-        body = _body(cname, uid, request.to_wire())
+            body = _body(cname, uid, request.to_wire(), mode)
         data = await self._call(op, "POST", path, body, secret_values(request))
         return self._parse(op, UpdateResponse, data)
 
@@ -187,15 +179,10 @@ class AgoraClient:
         """Replace the whole mix layout (fields left out return to their defaults)."""
         op = "updateLayout"
         with _operation(op):
-            _check_mode(mode)
+            path = _task_path(resource_id, sid, mode, op)
             if mode != "mix":
                 raise limits.invalid("mode", mode, "mix (updateLayout exists only in mix mode)")
-            resource_id = _check_path_id("resource_id", resource_id)
-            sid = _check_path_id("sid", sid)
-            cname = limits.check_cname(cname)
-            uid = limits.check_uid(uid)
-        path = f"/resourceid/{resource_id}/sid/{sid}/mode/{mode}/updateLayout"
-        body = _body(cname, uid, request.to_wire())
+            body = _body(cname, uid, request.to_wire(), mode)
         data = await self._call(op, "POST", path, body, [])
         return self._parse(op, UpdateResponse, data)
 
@@ -212,13 +199,8 @@ class AgoraClient:
         """Stop recording; synchronous by default (the answer waits for the upload and lists the files)."""
         op = "stop"
         with _operation(op):
-            _check_mode(mode)
-            resource_id = _check_path_id("resource_id", resource_id)
-            sid = _check_path_id("sid", sid)
-            cname = limits.check_cname(cname, web=mode == "web")
-            uid = limits.check_uid(uid)
-        path = f"/resourceid/{resource_id}/sid/{sid}/mode/{mode}/stop"
-        body = _body(cname, uid, {"async_stop": async_stop})
+            path = _task_path(resource_id, sid, mode, op)
+            body = _body(cname, uid, {"async_stop": async_stop}, mode)
         timeout = None
         if not async_stop and (self._timeout.read or 0) < SYNC_STOP_READ_TIMEOUT:
             t = self._timeout
@@ -332,8 +314,20 @@ class _operation:
             exc.operation = self._name
 
 
-def _body(cname: str, uid: str, client_request: dict[str, Any]) -> dict[str, Any]:
+def _body(cname: str, uid: str, client_request: dict[str, Any], mode: str | None = None) -> dict[str, Any]:
+    """A POST body; with `mode`, cname and uid are validated as that mode requires (acquire checks them itself)."""
+    if mode is not None:
+        cname = limits.check_cname(cname, web=mode == "web")
+        uid = limits.check_uid(uid)
     return {"cname": cname, "uid": uid, "clientRequest": client_request}
+
+
+def _task_path(resource_id: str, sid: str, mode: str, operation: str) -> str:
+    """The validated path of a call on one running task (query, update, updateLayout, stop)."""
+    _check_mode(mode)
+    resource_id = _check_path_id("resource_id", resource_id)
+    sid = _check_path_id("sid", sid)
+    return f"/resourceid/{resource_id}/sid/{sid}/mode/{mode}/{operation}"
 
 
 def _check_mode(mode: str) -> None:

@@ -302,10 +302,7 @@ def worker_env(address: str, queue: str, emu: RunningEmulator) -> dict[str, str]
         {
             "TEMPORAL_ADDRESS": address,
             "RECORDER_TASK_QUEUE": queue,
-            "AGORA_APP_ID": emu.config.app_id,
-            "AGORA_CUSTOMER_ID": emu.config.customer_id,
-            "AGORA_CUSTOMER_SECRET": emu.config.customer_secret.get_secret_value(),
-            "AGORA_BASE_URL": emu.base_url,
+            **emu.agora_env(),
             "AGORA_REQUEST_TIMEOUT": "10",
             "AGORA_STORAGE_VENDOR": "1",
             "AGORA_STORAGE_REGION": "0",
