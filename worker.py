@@ -24,6 +24,7 @@ from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKe
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from activities.pacing import Pace
 from activities.recording import RecordingActivities
 from agora.client import AgoraClient
 from recorder.connection import connect, task_queue
@@ -82,13 +83,16 @@ async def running_workers(
         app_id=settings.app_id,
         storage_profiles=settings.profiles(),
         app_certificate=settings.app_certificate.get_secret_value() if settings.app_certificate else None,
+        query_pace=Pace(settings.query_rate_per_worker),
     )
-    control_rate = settings.rate_limit * settings.control_share
     workers = [
+        # Queries are local activities of the workflow worker (paced per process, see activities.pacing).
         Worker(
             client,
             task_queue=queue,
             workflows=[RecordingWorkflow],
+            activities=[acts.query_recorder],
+            no_remote_activities=True,
             sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         ),
@@ -96,14 +100,15 @@ async def running_workers(
             client,
             task_queue=names.control_queue(queue),
             activities=[acts.acquire_resource, acts.start_recorder, acts.stop_recorder, acts.update_recorder],
-            max_task_queue_activities_per_second=control_rate,
+            max_task_queue_activities_per_second=settings.control_rate,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         ),
+        # Recordings started before queries became local activities still schedule them here.
         Worker(
             client,
             task_queue=names.query_queue(queue),
             activities=[acts.query_recorder],
-            max_task_queue_activities_per_second=settings.rate_limit - control_rate,
+            max_task_queue_activities_per_second=settings.query_rate_per_worker * settings.worker_processes,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         ),
     ]

@@ -64,6 +64,9 @@ class AgoraSettings(BaseSettings):
     storage_endpoint: str | None = None
     rate_limit: float = Field(default=10.0, gt=0, description="Agora requests per second for this App ID")
     control_share: float = Field(default=0.3, gt=0, lt=1, description="share of rate_limit kept for start/stop")
+    worker_processes: int = Field(
+        default=1, ge=1, le=1000, description="worker processes sharing this App ID (each paces its own queries)"
+    )
 
     @field_validator("storage_profiles", mode="before")
     @classmethod
@@ -122,6 +125,16 @@ class AgoraSettings(BaseSettings):
                 endpoint=self.storage_endpoint,
             )
         return out
+
+    @property
+    def control_rate(self) -> float:
+        """Acquire/start/stop/update calls per second for the whole fleet (a task-queue limit on the control queue)."""
+        return self.rate_limit * self.control_share
+
+    @property
+    def query_rate_per_worker(self) -> float:
+        """Query calls per second one worker process may make: its share of what the control calls leave."""
+        return (self.rate_limit - self.control_rate) / self.worker_processes
 
     def secrets(self) -> list[str]:
         """Every secret value these settings hold, for scrubbing."""

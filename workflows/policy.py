@@ -82,6 +82,10 @@ PLANNED_MARGIN = timedelta(hours=2)
 CALL_TIMEOUT = timedelta(seconds=30)
 # A synchronous stop answers after the upload finishes; Agora allows about 20 s before answering code 50.
 STOP_TIMEOUT = timedelta(seconds=60)
+# Queries run as local activities in the workflow worker: one attempt is the client's 10 s timeout plus the wait for
+# the worker's query pace. All attempts together (the 50x schedule is 5+10+15+30 s) end within two minutes.
+QUERY_TIMEOUT = timedelta(seconds=12)
+QUERY_GIVE_UP_AFTER = timedelta(minutes=2)
 
 
 def delay_for_attempt(delays: tuple[float, ...], attempt: int) -> float | None:

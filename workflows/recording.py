@@ -67,6 +67,16 @@ PATCH_STOP_WATCHES_FAILOVER = "stop-watches-failover-window"
 # Marks histories where a failover probe retries a 404 at 5/10/15 s (as a check does) before deciding the old task is
 # gone: one 404 is not proof, and a missed comeback leaves a duplicate recorder running.
 PATCH_PROBE_BACKOFF = "failover-probe-backoff"
+# Marks histories where queries are local activities run by the workflow worker: a check costs one workflow task and
+# six events instead of two and eleven. Histories written before it scheduled queries on the `-query` task queue.
+PATCH_LOCAL_QUERIES = "queries-as-local-activities"
+# Marks histories where a failover probe runs beside the monitor loop instead of inside it, so its 404 backoff
+# (up to 30 s) never delays the current recorder's check.
+PATCH_PROBES_BESIDE_CHECKS = "probes-beside-checks"
+
+
+# How a failed activity reaches the workflow: wrapped in ActivityError, or (local activities) as the failure itself.
+ACTIVITY_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
 
 
 def _failure_type(err: BaseException) -> str | None:
@@ -98,6 +108,9 @@ class RecordingWorkflow:
         # The resource of the start in flight, so a start Agora accepted without naming the sid is still recorded.
         self._start_resource_id: str | None = None
         self._published: dict[str, Any] = {}
+        # Segment indexes whose failover probe is running beside the monitor loop.
+        self._probing: set[int] = set()
+        self._probe_tasks: set[asyncio.Task[None]] = set()
         self._shown: tuple[Any, ...] = ()
         self._planned_end = policy.planned_end(self._request, self._state.started_at)
         queue = workflow.info().task_queue
@@ -122,6 +135,9 @@ class RecordingWorkflow:
             )
             self._state.last_error = str(failure)
             self._begin_stop("failed")
+        if self._probing:
+            # A probe stopping a duplicate finishes that stop; the others end at once now that a stop is requested.
+            await workflow.wait_condition(lambda: not self._probing)
         # Rule 8: no path ends the workflow with a recorder still running.
         await self._stop_all()
         self._set_phase("failed" if failure else "stopped")
@@ -133,6 +149,9 @@ class RecordingWorkflow:
 
     async def _main(self) -> None:
         self._publish()
+        if self._state.probes and workflow.patched(PATCH_PROBES_BESIDE_CHECKS):
+            for probe in self._state.probes:  # carried over by continue-as-new
+                self._probe_beside(probe)
         while not self._stop_requested:
             if self._deadline_passed():
                 break
@@ -281,6 +300,10 @@ class RecordingWorkflow:
                             detail="Agora accepted the start but its duplicate-start answer carried no sid",
                         )
                     )
+                if kind == names.ErrorType.TASK_CONFLICT and workflow.patched(PATCH_PROBES_BESIDE_CHECKS):
+                    # Code 53: a recorder with this uid is running in the channel. If it is one of ours that was
+                    # taken for dead (404s), it is a duplicate: stop it now rather than at its failover probe.
+                    await self._stop_conflicting(uid)
                 if kind == names.ErrorType.ALREADY_STARTED or kind in names.ErrorType.SWITCH_UID:
                     self._state.failed_starts += 1
                     self._count("recording_failed_starts", "start units that failed and moved to the other uid")
@@ -313,6 +336,18 @@ class RecordingWorkflow:
             if failed_units % 2 == 0:
                 pause = policy.capped_delay(START_ROUND_PAUSES, failed_units // 2)
                 await self._sleep(pause, f"both uids failed to come up: wait {pause:g} s, then uid {uid}")
+
+    async def _stop_conflicting(self, uid: str) -> None:
+        """Stop every old sid of this workflow on `uid` that was closed as exited but never stopped (rule 5)."""
+        for seg in self._state.segments:
+            if seg.uid == uid and seg.sid is not None and seg.end_reason == "recorder_exited":
+                outcome = await self._stop_segment(
+                    seg, "failover_duplicate", "still running: a start on its uid answered 53; stopped as a duplicate"
+                )
+                if outcome != "stopped":
+                    seg.end_reason = "recorder_exited"
+                for probe in [p for p in self._state.probes if p.segment_index == seg.index and outcome == "stopped"]:
+                    self._state.probes.remove(probe)
 
     async def _acquire_and_start(self, uid: str) -> RecordingSegment:
         """Rule 1: acquire and start as one unit; a start whose sid comes back is recorded at once."""
@@ -404,6 +439,8 @@ class RecordingWorkflow:
         if self._state.m3u8_check_due_at is not None:
             candidates.append((self._state.m3u8_check_due_at, f"M3U8 name check of sid {seg.sid}"))
         for probe in self._state.probes:
+            if probe.segment_index in self._probing:
+                continue
             old = self._state.segments[probe.segment_index]
             candidates.append((probe.due_at, f"failover probe of old sid {old.sid}"))
         if self._planned_end is not None:
@@ -416,7 +453,12 @@ class RecordingWorkflow:
 
     async def _do_due_work(self) -> None:
         now = workflow.now()
-        for probe in [p for p in self._state.probes if p.due_at <= now]:
+        due = [p for p in self._state.probes if p.due_at <= now and p.segment_index not in self._probing]
+        if due and workflow.patched(PATCH_PROBES_BESIDE_CHECKS):
+            for probe in due:
+                self._probe_beside(probe)
+            due = []
+        for probe in due:
             outcome = await self._probe_failover(self._state.segments[probe.segment_index])
             if outcome is not None:  # cut short by a stop: the stop path watches it instead
                 self._state.probes.remove(probe)
@@ -442,7 +484,7 @@ class RecordingWorkflow:
         self._state.next_check_at = workflow.now() + timedelta(seconds=self._request.effective_check_interval)
         try:
             result = await self._query(seg, f"check sid {seg.sid}", raise_errors=True)
-        except ActivityError as err:
+        except ACTIVITY_FAILURES as err:
             kind = _failure_type(err)
             self._state.last_error = f"query: {_failure_text(err)}"
             # 50x and friends say nothing about the recorder: keep checking, no restart. A 40x is a parameter fault
@@ -487,15 +529,37 @@ class RecordingWorkflow:
         seg.ended_at = self._state.last_healthy_at if self._state.last_healthy_at else since
         seg.end_reason = "recorder_exited"
         seg.detail = why
-        self._state.probes.append(
-            FailoverProbe(segment_index=seg.index, due_at=since + timedelta(seconds=policy.FAILOVER_WINDOW))
-        )
+        probe = FailoverProbe(segment_index=seg.index, due_at=since + timedelta(seconds=policy.FAILOVER_WINDOW))
+        self._state.probes.append(probe)
+        if workflow.patched(PATCH_PROBES_BESIDE_CHECKS):
+            # The probe keeps its own time, whatever the loop is doing then (checking, starting, backing off).
+            self._probe_beside(probe)
         self._state.restarts += 1
         self._count("recording_restarts", "recorders restarted after they quit")
         self._state.next_uid = policy.other_uid(self._request, seg.uid)
         self._state.next_check_at = None
         self._state.m3u8_check_due_at = None
         self._set_phase("restarting")
+
+    def _probe_beside(self, probe: FailoverProbe) -> None:
+        """Run one failover probe as its own task, when it is due, so the current recorder's checks keep their time."""
+        self._probing.add(probe.segment_index)
+        seg = self._state.segments[probe.segment_index]
+
+        async def run() -> None:
+            try:
+                wait = (probe.due_at - workflow.now()).total_seconds()
+                if await self._sleep(wait, f"failover window of old sid {seg.sid}: probe when it has passed"):
+                    return  # a stop was requested: the stop path watches this sid
+                outcome = await self._probe_failover(seg)
+                if outcome is not None and probe in self._state.probes:  # None: a stop cut it short
+                    self._state.probes.remove(probe)
+            finally:
+                self._probing.discard(probe.segment_index)
+
+        task = asyncio.create_task(run())
+        self._probe_tasks.add(task)
+        task.add_done_callback(self._probe_tasks.discard)
 
     async def _probe_failover(self, seg: RecordingSegment, *, interruptible: bool = True) -> bool | None:
         """Rule 5: Agora's failover may bring the old task back (new uid, bak files); if so, stop the duplicate.
@@ -520,6 +584,8 @@ class RecordingWorkflow:
             if result is None and interruptible and self._stop_requested:
                 return None
         if result is None or not result.found:
+            if interruptible and workflow.patched(PATCH_PROBES_BESIDE_CHECKS):
+                return await self._stop_if_still_running(seg)
             return False
         # Agora reports the migrated task's new uid (NCS event 12); a query may or may not echo it.
         seg.failover_uid = result.uid if result.uid and result.uid != seg.uid else None
@@ -535,6 +601,22 @@ class RecordingWorkflow:
         )
         return True
 
+    async def _stop_if_still_running(self, seg: RecordingSegment) -> bool:
+        """Send stop to an old sid whose query stayed 404: stop is answered per task, so a live one is stopped.
+
+        Query and stop are separate calls; a task whose queries answer 404 beyond the failover window (an Agora-side
+        fault) would otherwise record beside its successor until maxIdleTime. Returns True when it was still running.
+        """
+        kept = (seg.ended_at, seg.end_reason, seg.detail, self._state.last_error)
+        outcome = await self._stop_segment(
+            seg, "failover_duplicate", "query answered 404 through the failover window, yet stop found it running"
+        )
+        if outcome == "stopped":
+            workflow.logger.warning("old sid %s answered 404 to every probe but was running; stopped it", seg.sid)
+            return True
+        seg.ended_at, seg.end_reason, seg.detail, self._state.last_error = kept
+        return False
+
     def _absorb(self, seg: RecordingSegment, result: QueryResult) -> None:
         """Record the status, and (rule 6) take the M3U8 names from query once they appear."""
         self._state.last_status = result.status
@@ -548,27 +630,39 @@ class RecordingWorkflow:
     ) -> QueryResult | None:
         """Query a sid; None when a stop request interrupted it (unless not interruptible) or it failed."""
         assert seg.sid is not None
-        handle = workflow.start_activity(
-            names.QUERY,
-            QueryInput(
-                channel=self._request.channel,
-                mode=self._request.mode,
-                resource_id=seg.resource_id,
-                sid=seg.sid,
-            ),
-            result_type=QueryResult,
-            task_queue=self._query_queue,
-            start_to_close_timeout=policy.CALL_TIMEOUT,
-            retry_policy=AGORA_RETRY,
-            summary=summary,
+        params = QueryInput(
+            channel=self._request.channel, mode=self._request.mode, resource_id=seg.resource_id, sid=seg.sid
         )
+        handle: workflow.ActivityHandle[QueryResult]
+        if workflow.patched(PATCH_LOCAL_QUERIES):
+            handle = workflow.start_local_activity(
+                names.QUERY,
+                params,
+                result_type=QueryResult,
+                start_to_close_timeout=policy.QUERY_TIMEOUT,
+                schedule_to_close_timeout=policy.QUERY_GIVE_UP_AFTER,
+                retry_policy=AGORA_RETRY,
+                # Every retry waits on a durable timer, visible in history, instead of inside a held workflow task.
+                local_retry_threshold=timedelta(seconds=1),
+                summary=summary,
+            )
+        else:
+            handle = workflow.start_activity(
+                names.QUERY,
+                params,
+                result_type=QueryResult,
+                task_queue=self._query_queue,
+                start_to_close_timeout=policy.CALL_TIMEOUT,
+                retry_policy=AGORA_RETRY,
+                summary=summary,
+            )
         await workflow.wait_condition(lambda: handle.done() or (interruptible and self._stop_requested))
         if not handle.done():
             handle.cancel()
             return None
         try:
             result: QueryResult = handle.result()
-        except ActivityError as err:
+        except ACTIVITY_FAILURES as err:
             if raise_errors:
                 raise
             self._state.last_error = f"query: {_failure_text(err)}"
@@ -680,6 +774,8 @@ class RecordingWorkflow:
         info = workflow.info()
         if self._checks_this_run < self._request.checks_per_run and not info.is_continue_as_new_suggested():
             return
+        if self._probing:
+            return  # a probe is running beside the loop: continue as new once it has finished
         # A stop update waits for the final manifest, so it is never "finished" before the stop: don't wait for it.
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() or self._stop_requested)
         if self._stop_requested:

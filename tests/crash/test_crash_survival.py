@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from temporalio.api.enums.v1 import PendingWorkflowTaskState
 from temporalio.client import Client, WorkflowHandle
 
 from emulator.config import EmulatorConfig
@@ -30,8 +31,9 @@ from workflows.recording import RecordingWorkflow
 pytestmark = [pytest.mark.devserver, pytest.mark.slow]
 
 CHECK_INTERVAL = 5
-# A killed worker's in-flight activity is retried only after its start-to-close timeout (30 s) plus the first retry
-# interval (3 s); these deadlines leave room for that and for a loaded machine.
+# A killed worker's in-flight start is retried only after its start-to-close timeout (30 s) plus the first retry
+# interval (3 s); a query in flight (a local activity) after the workflow task's 10 s timeout. These deadlines leave
+# room for that and for a loaded machine.
 IN_FLIGHT_RETRY_DEADLINE = 60.0
 
 Handle = WorkflowHandle[RecordingWorkflow, RecordingManifest]
@@ -129,6 +131,13 @@ async def pending_activities(handle: Handle) -> list[str]:
     return [p.activity_type.name for p in description.raw_description.pending_activities]
 
 
+async def workflow_task_running(handle: Handle) -> bool:
+    """True when a worker holds one of the workflow's tasks (e.g. while a local activity runs)."""
+    description = await handle.describe()
+    pending = description.raw_description.pending_workflow_task
+    return bool(pending.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED)
+
+
 async def asleep_between_checks(rig: Rig, handle: Handle) -> RecordingStatus:
     """Wait until a check's answer is in and no activity is pending: the workflow sleeps on its check timer."""
 
@@ -185,6 +194,7 @@ async def test_worker_sigkill_between_checks_and_mid_query(rig: Rig) -> None:
     assert_same_recording(await status_of(handle), sid, req)
 
     # 2. Kill while a query is in flight: Agora answers it 8 s late, and the worker dies before the answer.
+    before = await asleep_between_checks(rig, handle)
     fired = faults_fired(rig.emu, "delay")
     rig.emu.inject("query", "delay", delay=8.0, cname=req.channel)
     await wait_until(
@@ -194,14 +204,16 @@ async def test_worker_sigkill_between_checks_and_mid_query(rig: Rig) -> None:
         interval=0.05,
         worker=rig.worker,
     )
-    # The query that is now in flight was counted when it began: the check after it is checks + 1.
-    in_flight = await status_of(handle)
-    assert await pending_activities(handle) == [names.QUERY]
+    # The query in flight is a local activity: it runs inside a workflow task that the worker holds open, and it was
+    # counted as check before.checks + 1 when it began (a status query now would wait for that task to finish).
+    assert await workflow_task_running(handle)
+    assert await pending_activities(handle) == []
     rig.worker.kill()
     rig.worker.start()
-    # The lost query is retried first (same check), then the next check begins: checks + 1.
+    # Once the workflow task times out, the new worker replays the check and sends the lost query again; the check
+    # after it is before.checks + 2.
     timings["worker kill mid-query -> retried query at Agora"] = await next_check(
-        rig, handle, req, in_flight.checks, within=IN_FLIGHT_RETRY_DEADLINE, what="the lost query's retry"
+        rig, handle, req, before.checks + 1, within=IN_FLIGHT_RETRY_DEADLINE, what="the lost query's retry"
     )
     assert_same_recording(await status_of(handle), sid, req)
     assert rig.worker.starts == 3
