@@ -1,13 +1,19 @@
-"""Regenerate the replay fixtures: run real scenarios and write every run's history as JSON.
+"""Record replay fixtures: run real scenarios and write every run's history as JSON.
 
-Usage: `.venv/bin/python -m tests.replay.record_histories` (a few seconds). The scenarios run the product's workers
-with the stock policy on Temporal's time-skipping server, against the emulator over HTTP: a crash and restart on the
-backup uid, a failover duplicate, a 50x burst on start ending on the backup uid, and a continue-as-new. Each history
+Usage: `.venv/bin/python -m tests.replay.record_histories --tag TAG` (a few seconds). The scenarios run the product's
+workers with the stock policy on Temporal's time-skipping server, against the emulator over HTTP: a crash and restart
+on the backup uid, a failover duplicate, a 50x burst on start ending on the backup uid, a continue-as-new, an old
+recorder that answers 404 past its failover window, and a start answered 400/53 by our own old recorder. Each history
 is scanned for the workers' secrets before it is written; a leak aborts the run.
+
+Fixtures are never replaced: each code generation keeps its own set (`<scenario>.json` from before any patch,
+`<scenario>-<tag>.json` after), because recordings written by every earlier version may still be running when a new
+worker is deployed. Record a new set with a new tag whenever the workflow gains a `workflow.patched` branch.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
@@ -95,6 +101,31 @@ async def start_50x_backup_uid(env: WorkflowEnvironment, emu: RunningEmulator, q
     return handle
 
 
+async def probe_stops_404ing_old_sid(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
+    """The old recorder's queries answer 404 for good while it runs: restart, probe backoff, closing stop."""
+    handle = await _start(env, emu, queue, _request("probe404", check_interval=10))
+    emu.inject("query", "not_found", count=1000, sid=await _recording_sid(env, handle))
+    manifest = await handle.result()
+    assert manifest.segments[0].end_reason == "failover_duplicate", manifest
+    return handle
+
+
+async def task_conflict_stops_old(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
+    """The backup recorder crashes while the 404ing old one still runs: 400/53 on its uid stops the old one."""
+    handle = await _start(env, emu, queue, _request("conflict", check_interval=10))
+    first = await _recording_sid(env, handle)
+    emu.inject("query", "not_found", count=1000, sid=first)
+    for _ in range(60):
+        await env.sleep(2)
+        status = await handle.query(RecordingWorkflow.status)
+        if status.restarts == 1 and status.phase == "recording" and status.sid:
+            emu.crash(status.sid)
+            break
+    manifest = await handle.result()
+    assert "53" in (manifest.segments[0].detail or ""), manifest
+    return handle
+
+
 async def continue_as_new(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
     """A recording that continues-as-new twice (3 checks a run) and ends at its planned end."""
     handle = await _start(env, emu, queue, _request("can", checks_per_run=3, max_duration=timedelta(minutes=4)))
@@ -108,7 +139,11 @@ SCENARIOS: dict[str, Scenario] = {
     "failover_duplicate": failover_duplicate,
     "start_50x_backup_uid": start_50x_backup_uid,
     "continue_as_new": continue_as_new,
+    "probe_stops_404ing_old_sid": probe_stops_404ing_old_sid,
+    "task_conflict_stops_old": task_conflict_stops_old,
 }
+# Scenarios whose behaviour did not exist before the first tagged set: they have no untagged fixture.
+NEW_IN = {"probe_stops_404ing_old_sid": "local-queries", "task_conflict_stops_old": "local-queries"}
 
 
 async def _runs(client: Client, handle: Handle) -> list[tuple[str, str]]:
@@ -127,8 +162,17 @@ async def _runs(client: Client, handle: Handle) -> list[tuple[str, str]]:
     return out
 
 
-async def record(out: Path = HISTORIES) -> list[Path]:
-    """Run every scenario and write one JSON file per run; returns the files written."""
+def fixture_path(out: Path, name: str, tag: str, run: int) -> Path:
+    """Where run `run` (1-based) of scenario `name` recorded under `tag` is kept."""
+    stem = f"{name}-{tag}" if tag else name
+    return out / (f"{stem}.json" if run == 1 else f"{stem}_run{run}.json")
+
+
+async def record(tag: str, out: Path = HISTORIES) -> list[Path]:
+    """Run every scenario and write one JSON file per run; returns the files written. Refuses to overwrite."""
+    taken = [p for name in SCENARIOS if (p := fixture_path(out, name, tag, 1)).exists()]
+    if taken:
+        raise SystemExit(f"fixtures for tag {tag!r} exist ({taken[0].name}): pick a new tag; old sets are kept")
     written: list[Path] = []
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
@@ -146,7 +190,7 @@ async def record(out: Path = HISTORIES) -> list[Path]:
                     leaked = [s for s in secrets if s in text]
                     if leaked:
                         raise RuntimeError(f"{name}: the history holds a worker secret; not writing it")
-                    path = out / (f"{name}.json" if i == 1 else f"{name}_run{i}.json")
+                    path = fixture_path(out, name, tag, i)
                     path.write_text(json.dumps(json.loads(text), indent=1) + "\n")
                     written.append(path)
     finally:
@@ -155,11 +199,14 @@ async def record(out: Path = HISTORIES) -> list[Path]:
 
 
 def main() -> None:
-    """Record every scenario into tests/replay/histories/."""
+    """Record every scenario into tests/replay/histories/ under the tag given on the command line."""
+    parser = argparse.ArgumentParser(prog="python -m tests.replay.record_histories")
+    parser.add_argument("--tag", required=True, help="name of this code generation, e.g. the newest patch")
+    args = parser.parse_args()
+    if not args.tag.replace("-", "").isalnum():
+        parser.error("--tag takes letters, digits and dashes")
     HISTORIES.mkdir(parents=True, exist_ok=True)
-    for old in HISTORIES.glob("*.json"):
-        old.unlink()
-    paths = asyncio.run(record())
+    paths = asyncio.run(record(args.tag))
     for path in paths:
         print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     sys.stdout.flush()

@@ -1,9 +1,11 @@
 """Recorded histories of real recordings replay against today's RecordingWorkflow without nondeterminism.
 
-The fixtures come from `python -m tests.replay.record_histories`: real runs of the product's workers with the stock
-policy (crash and restart, failover duplicate, a start 50x burst ending on the backup uid, continue-as-new). A change
-that would break recordings in flight fails here; such a change needs `workflow.patched` (see
-`PATCH_STOP_WATCHES_FAILOVER` in workflows/recording.py).
+The fixtures come from `python -m tests.replay.record_histories --tag TAG`: real runs of the product's workers with
+the stock policy (crash and restart, failover duplicate, a start 50x burst ending on the backup uid, continue-as-new,
+and since the `local-queries` set an old recorder hidden by 404s and a start answered 400/53). Every generation's set
+is kept: `<scenario>.json` were written before the patches, `<scenario>-local-queries.json` with all of them. A change
+that would break recordings in flight fails here; such a change needs `workflow.patched` (the `PATCH_*` names in
+workflows/recording.py) and a new fixture set.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from pathlib import Path
 
 import pytest
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
+from tests.replay import record_histories
 from tests.security import support
-from workflows import names
+from workflows import names, recording
 from workflows.models import RecordingInput, RecordingManifest
 from workflows.recording import RecordingWorkflow
 
@@ -41,17 +45,39 @@ def _history(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(f"replay-{path.stem}", json.loads(path.read_text()))
 
 
-def test_every_scenario_has_a_fixture():
-    """Each recorded scenario (and the continued run) is present, so a lost fixture cannot pass silently."""
+def _patches(path: Path) -> set[str]:
+    """The `workflow.patched` names recorded in one fixture."""
+    found = set()
+    for event in _history(path).events:
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name == "core_patch":
+                found |= {json.loads(p.data)["id"] for v in marker.details.values() for p in v.payloads}
+    return found
+
+
+def test_every_scenario_has_a_fixture_in_every_generation():
+    """Each scenario (and the continued runs) is present in each set, so a lost fixture cannot pass silently."""
     stems = {p.stem for p in HISTORIES}
-    assert {
-        "crash_restart",
-        "failover_duplicate",
-        "continue_as_new",
-        "continue_as_new_run2",
-        "continue_as_new_run3",
-    } <= stems
-    assert "start_50x_backup_uid" in stems
+    for name in record_histories.SCENARIOS:
+        tags = ["", "local-queries"] if name not in record_histories.NEW_IN else [record_histories.NEW_IN[name]]
+        for tag in tags:
+            assert record_histories.fixture_path(HISTORIES[0].parent, name, tag, 1).stem in stems, (name, tag)
+    for tag in ("", "local-queries"):
+        for run in (2, 3):
+            assert record_histories.fixture_path(HISTORIES[0].parent, "continue_as_new", tag, run).stem in stems
+
+
+def test_every_patch_is_taken_by_some_fixture():
+    """Each `workflow.patched` branch of the workflow is replayed by at least one fixture, and the old sets by none.
+
+    A new patch without a fixture set recorded after it fails here: its branch would otherwise never be replayed.
+    """
+    patch_names = {v for k, v in vars(recording).items() if k.startswith("PATCH_") and isinstance(v, str)}
+    taken = set().union(*(_patches(p) for p in HISTORIES))
+    assert patch_names <= taken, f"no fixture takes {sorted(patch_names - taken)}"
+    old_set = [p for p in HISTORIES if "-" not in p.stem]
+    assert old_set and all(recording.PATCH_LOCAL_QUERIES not in _patches(p) for p in old_set)
 
 
 def test_fixtures_hold_no_secret():
