@@ -73,6 +73,9 @@ PATCH_LOCAL_QUERIES = "queries-as-local-activities"
 # Marks histories where a failover probe runs beside the monitor loop instead of inside it, so its 404 backoff
 # (up to 30 s) never delays the current recorder's check.
 PATCH_PROBES_BESIDE_CHECKS = "probes-beside-checks"
+# Marks histories where confirming gives up once query has answered 404 through the 5/10/15 s backoff (Agora: the
+# recording did not start or quit), instead of waiting out the whole 90 s window before the other uid is tried.
+PATCH_CONFIRM_404_BACKOFF = "confirm-gives-up-after-404-backoff"
 
 
 # How a failed activity reaches the workflow: wrapped in ActivityError, or (local activities) as the failure itself.
@@ -107,6 +110,8 @@ class RecordingWorkflow:
         self._checks_this_run = 0
         # The resource of the start in flight, so a start Agora accepted without naming the sid is still recorded.
         self._start_resource_id: str | None = None
+        # Why the last confirm failed, for the stopped segment's detail.
+        self._unconfirmed_why = ""
         self._published: dict[str, Any] = {}
         # Segment indexes whose failover probe is running beside the monitor loop.
         self._probing: set[int] = set()
@@ -328,7 +333,7 @@ class RecordingWorkflow:
             if self._stop_requested:
                 return
             # Rule 2: not up within Agora's window: stop that sid (best effort) and start on the other uid.
-            await self._stop_segment(seg, "not_confirmed", f"status {self._state.last_status} after 90 s")
+            await self._stop_segment(seg, "not_confirmed", self._unconfirmed_why)
             self._state.failed_starts += 1
             self._count("recording_failed_starts", "start units that failed and moved to the other uid")
             failed_units += 1
@@ -405,6 +410,8 @@ class RecordingWorkflow:
         self._set_phase("confirming")
         deadline = seg.started_at + timedelta(seconds=policy.CONFIRM_WINDOW)
         delays = policy.confirm_delays(self._request.max_idle_time)
+        self._unconfirmed_why = "not up within 90 s"
+        first_404: datetime | None = None
         for i, delay in enumerate(delays, start=1):
             if await self._sleep(delay, f"confirm sid {seg.sid}: query {i} of {len(delays)}"):
                 return False
@@ -419,7 +426,18 @@ class RecordingWorkflow:
                     self._state.last_healthy_at = seg.confirmed_at
                     return True
                 if result.found and result.status in policy.RECORDER_EXIT_STATUSES:
+                    self._unconfirmed_why = f"query status {result.status} while confirming"
                     return False
+                if result.found:
+                    self._unconfirmed_why = f"status {result.status} after 90 s"
+                    first_404 = None
+                elif workflow.patched(PATCH_CONFIRM_404_BACKOFF):
+                    # Rule 4's 404 backoff applies here too: 404 through 5+10+15 s means it did not start or quit.
+                    first_404 = first_404 or workflow.now()
+                    lasted = (workflow.now() - first_404).total_seconds()
+                    if lasted >= sum(policy.NOT_FOUND_DELAYS):
+                        self._unconfirmed_why = f"query answered 404 for {lasted:g} s while confirming"
+                        return False
             if workflow.now() >= deadline:
                 break
         return False

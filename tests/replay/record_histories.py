@@ -126,6 +126,20 @@ async def task_conflict_stops_old(env: WorkflowEnvironment, emu: RunningEmulator
     return handle
 
 
+async def confirm_404_backup_uid(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
+    """The recorder is gone right after its start: confirm meets 404 through the backoff and moves to the backup uid."""
+    handle = await _start(env, emu, queue, _request("confirm404"))
+    for _ in range(20):
+        status = await handle.query(RecordingWorkflow.status)
+        if status.sid:
+            emu.crash(status.sid)
+            break
+        await env.sleep(1)
+    manifest = await handle.result()
+    assert manifest.segments[0].end_reason == "not_confirmed", manifest
+    return handle
+
+
 async def continue_as_new(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
     """A recording that continues-as-new twice (3 checks a run) and ends at its planned end."""
     handle = await _start(env, emu, queue, _request("can", checks_per_run=3, max_duration=timedelta(minutes=4)))
@@ -141,9 +155,23 @@ SCENARIOS: dict[str, Scenario] = {
     "continue_as_new": continue_as_new,
     "probe_stops_404ing_old_sid": probe_stops_404ing_old_sid,
     "task_conflict_stops_old": task_conflict_stops_old,
+    "confirm_404_backup_uid": confirm_404_backup_uid,
 }
-# Scenarios whose behaviour did not exist before the first tagged set: they have no untagged fixture.
-NEW_IN = {"probe_stops_404ing_old_sid": "local-queries", "task_conflict_stops_old": "local-queries"}
+# The fixture sets, oldest first ("" is the set recorded before any tag). Each set holds every scenario that existed
+# when it was recorded.
+GENERATIONS = ("", "local-queries", "confirm-404")
+# Scenarios added after the first set: the generation they first appear in.
+NEW_IN = {
+    "probe_stops_404ing_old_sid": "local-queries",
+    "task_conflict_stops_old": "local-queries",
+    "confirm_404_backup_uid": "confirm-404",
+}
+
+
+def generations_of(name: str) -> tuple[str, ...]:
+    """The fixture sets that must hold scenario `name`."""
+    first = GENERATIONS.index(NEW_IN.get(name, ""))
+    return GENERATIONS[first:]
 
 
 async def _runs(client: Client, handle: Handle) -> list[tuple[str, str]]:

@@ -2,8 +2,9 @@
 
 The fixtures come from `python -m tests.replay.record_histories --tag TAG`: real runs of the product's workers with
 the stock policy (crash and restart, failover duplicate, a start 50x burst ending on the backup uid, continue-as-new,
-and since the `local-queries` set an old recorder hidden by 404s and a start answered 400/53). Every generation's set
-is kept: `<scenario>.json` were written before the patches, `<scenario>-local-queries.json` with all of them. A change
+and later an old recorder hidden by 404s, a start answered 400/53, a recorder gone while confirming). Every
+generation's set is kept (`record_histories.GENERATIONS`): `<scenario>.json` were written before the patches,
+`<scenario>-<tag>.json` after the patch the tag names. A change
 that would break recordings in flight fails here; such a change needs `workflow.patched` (the `PATCH_*` names in
 workflows/recording.py) and a new fixture set.
 """
@@ -60,10 +61,9 @@ def test_every_scenario_has_a_fixture_in_every_generation():
     """Each scenario (and the continued runs) is present in each set, so a lost fixture cannot pass silently."""
     stems = {p.stem for p in HISTORIES}
     for name in record_histories.SCENARIOS:
-        tags = ["", "local-queries"] if name not in record_histories.NEW_IN else [record_histories.NEW_IN[name]]
-        for tag in tags:
+        for tag in record_histories.generations_of(name):
             assert record_histories.fixture_path(HISTORIES[0].parent, name, tag, 1).stem in stems, (name, tag)
-    for tag in ("", "local-queries"):
+    for tag in record_histories.GENERATIONS:
         for run in (2, 3):
             assert record_histories.fixture_path(HISTORIES[0].parent, "continue_as_new", tag, run).stem in stems
 

@@ -1,0 +1,43 @@
+"""Rule 2 with rule 4's 404 backoff: a recorder that answers 404 while being confirmed is replaced early."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.testing import WorkflowEnvironment
+
+from emulator.testing import running_emulator
+from tests.conftest import fast_emulator_config, worker_for
+from tests.workflows.helpers import TEACHER, request, start, tasks_of
+from workflows import policy
+from workflows.recording import RecordingWorkflow
+
+
+async def test_recorder_gone_while_confirming_is_replaced_after_the_404_backoff(ts_env: WorkflowEnvironment):
+    """404 through 5+10+15 s means the recorder did not start or quit: the other uid is tried, not after 90 s.
+
+    The recorder crashes right after its start; every confirm query answers 404. The workflow gives up on it once
+    404 has lasted the backoff (at the confirm query 45 s after the start), stops it best effort and starts on the
+    backup uid, instead of spending Agora's whole 90 s window on a recorder that is gone.
+    """
+    req = request(max_duration=timedelta(minutes=4))
+    async with running_emulator(fast_emulator_config(speed=0, startup_seconds=0)) as emu:
+        emu.join(req.channel, TEACHER)
+        async with worker_for(ts_env.client, emu) as queue:
+            handle = await start(ts_env.client, queue, req)
+            for _ in range(20):
+                status = await handle.query(RecordingWorkflow.status)
+                if status.sid:
+                    break
+                await ts_env.sleep(1)
+            assert status.sid is not None and status.phase == "confirming", status
+            emu.crash(status.sid)
+            manifest = await handle.result()
+        tasks = tasks_of(emu, req.channel)
+    first, second = manifest.segments[0], manifest.segments[1]
+    assert first.end_reason == "not_confirmed" and first.uid == req.uid
+    assert first.detail is not None and "404" in first.detail
+    assert second.uid == req.backup_uid and second.confirmed_at is not None
+    replaced_after = (second.started_at - first.started_at).total_seconds()
+    assert sum(policy.NOT_FOUND_DELAYS) <= replaced_after < policy.CONFIRM_WINDOW, replaced_after
+    assert all(not t["running"] for t in tasks)
