@@ -343,6 +343,7 @@ class Soak:
         self.event_rng = random.Random(settings.seed + 1)
         self.queue = f"soak-{settings.seed}"
         self.worker_kills = 0
+        self.kill_times: list[float] = []  # wall-clock time of each worker SIGKILL
         self.worker_restarts_after_server = 0
         self.devserver_restarts = 0
         self.devserver_downtime: list[float] = []
@@ -402,6 +403,7 @@ class Soak:
             await asyncio.sleep(max(0.0, at - (time.monotonic() - start)))
             if action == "kill":
                 self.worker.kill()
+                self.kill_times.append(time.time())
                 self.worker_kills += 1
                 pause = self.event_rng.uniform(1.0, 4.0)
                 self.log(f"worker SIGKILLed (kill {self.worker_kills}); restart in {pause:.1f}s")
@@ -635,8 +637,17 @@ class Soak:
                         dup_stopped += a.end_reason == "stopped"
                         dup_max = max(dup_max, overlap)
                     else:
+                        why = ""
+                        if first_404 and a.end_reason == "stopped":
+                            since = min(first_404)
+                            kills = sum(1 for k in self.kill_times if since <= self._emu_time(k) <= a_end)
+                            why = (
+                                f": stopped by the workflow {(a_end - since - allowed_dup) / speed:.1f}s past the "
+                                f"allowance, {kills} worker kill(s) between its first 404 and its end"
+                            )
                         unexplained.append(
                             f"{plan.channel}: sids {a.sid[:8]} ({a.end_reason}) and {b.sid[:8]} overlap {overlap:.1f}s"
+                            f"{why}"
                         )
                 if a.end_reason == "uid_conflict" and a.ended_at is not None:
                     for other in tasks:
