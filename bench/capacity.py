@@ -1,17 +1,26 @@
-"""Supervision capacity: N recordings checked every I seconds, the product against its ceiling.
+"""Supervision capacity: N recordings checked every I seconds, the product against its ceilings.
+
+Variants: `product` (the recording workflow and its worker; the check is a local activity, paced per worker),
+`local` (the ceiling of the same shape: a durable sleep and one no-op local activity, forever) and `ceiling` (the
+activity-based shape of the earlier design: a durable sleep and one no-op activity on a rate-limited queue). The
+capacity ratio is taken against `local`; `ceiling` is a second reference.
 
 For each variant and N: a fresh dev server (SQLite, WAL), the emulator and the worker as separate processes, N
 workflows started evenly over one interval (so checks are spread), a warm-up, then a measured window. Figures:
 
-- checks/s: checks whose activity started inside the window (from history), and for the product also the emulator's
-  query requests inside the window (cross-check);
-- check lag: from history, ActivityTaskStarted of the check minus its timer's planned fire time (TimerStarted +
-  start_to_fire_timeout); for the local-activity variant the MarkerRecorded time;
-- events, bytes and workflow tasks per check, from the events inside the window;
-- CPU (% of one core) and RSS of the server, the worker, the emulator and this driver, sampled from /proc;
+- checks/s: checks that ran inside the window (from history: a local-activity marker of the check, or the check's
+  ActivityTaskStarted, right after a timer fired; patch markers are not checks), and for the product also the
+  emulator's query requests inside the window (cross-check);
+- check lag: from history, when the check ran minus its timer's planned fire time (TimerStarted +
+  start_to_fire_timeout); "when it ran" is the MarkerRecorded time for a local activity (the end of the workflow
+  task that ran it), ActivityTaskStarted for an activity;
+- events, bytes and workflow tasks per check, from the events inside the window, and the events per check by type;
+- CPU (% of one core) and RSS of the server, the worker, the emulator and this driver, sampled from /proc, and the
+  whole machine's busy % (every process, both cores);
 - for the product: Agora requests per recording-hour and the peak request rate per App ID (1 s bins).
 
-`python -m bench.capacity --quick` runs a small N in about a minute.
+One whole history per run is left in the run's work directory (sample-history.json) to check the counting by eye.
+`python -m bench.capacity --quick` runs a small N in about a minute per variant.
 """
 
 from __future__ import annotations
@@ -55,8 +64,23 @@ TEACHER = "1001"
 VARIANTS = ("product", "ceiling", "local")
 
 
-async def run_one(variant: str, n: int, interval: int, windows: int, rate_limit: float, base: Path) -> dict[str, Any]:
-    """One measured run; returns its figures."""
+async def run_one(
+    variant: str,
+    n: int,
+    interval: int,
+    windows: int,
+    rate_limit: float,
+    base: Path,
+    warmup: float | None = None,
+    ramp: float | None = None,
+) -> dict[str, Any]:
+    """One measured run; returns its figures.
+
+    `ramp`: seconds over which the N workflows start (default one interval). `warmup`: seconds from the end of the
+    ramp to the window (default one interval plus 20 s for the product, plus 5 s for the ceilings).
+    """
+    ramp = interval if ramp is None else ramp
+    warmup = interval + (20 if variant == "product" else 5) if warmup is None else warmup
     workdir = Path(tempfile.mkdtemp(prefix=f"{variant}-{n}-", dir=base))
     server = DevServer(db_file=workdir / "temporal.db", log_file=workdir / "server.log")
     await server.start()
@@ -115,18 +139,18 @@ async def run_one(variant: str, n: int, interval: int, windows: int, rate_limit:
                 wf = CeilingWorkflow.run if variant == "ceiling" else LocalCheckWorkflow.run
                 await client.start_workflow(wf, CeilingInput(interval=interval), id=ids[i], task_queue=queue)
 
-        # Start evenly over one interval so that checks are spread as a real fleet's would be.
+        # Start evenly over one interval (by default) so that checks are spread as a real fleet's would be.
         t_ramp = time.time()
         tasks = []
         for i in range(n):
-            delay = t_ramp + i * interval / n - time.time()
+            delay = t_ramp + i * ramp / n - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(start(i)))
         await asyncio.gather(*tasks)
-        ramp_late = time.time() - (t_ramp + interval)
+        ramp_late = time.time() - (t_ramp + ramp)
         # Warm-up: start and confirmation (product) plus one full interval of checks.
-        await asyncio.sleep(interval + (20 if variant == "product" else 5))
+        await asyncio.sleep(warmup)
         load_before = load()
         sampler = ProcSampler(pids)
         t0 = time.time()
@@ -140,6 +164,12 @@ async def run_one(variant: str, n: int, interval: int, windows: int, rate_limit:
         stats = [
             check_stats(h, "query_recorder" if variant == "product" else "bench_noop_check", t0, t1) for h in histories
         ]
+        if histories:
+            # One whole history, to check by eye what the harness counts as a check.
+            (workdir / "sample-history.json").write_text(histories[0].to_json())
+        types: collections.Counter[str] = collections.Counter()
+        for s in stats:
+            types.update(s.types)
         checks = sum(s.checks for s in stats)
         lags = [lag for s in stats for lag in s.lags]
         events = sum(s.events for s in stats)
@@ -148,6 +178,8 @@ async def run_one(variant: str, n: int, interval: int, windows: int, rate_limit:
             "n": n,
             "interval_s": interval,
             "window_s": round(t1 - t0, 1),
+            "ramp_s": ramp,
+            "warmup_s": warmup,
             "ramp_late_s": round(ramp_late, 2),
             "load_before": load_before,
             "load_after": load_after,
@@ -157,7 +189,9 @@ async def run_one(variant: str, n: int, interval: int, windows: int, rate_limit:
             "events_per_check": round(events / checks, 2) if checks else None,
             "bytes_per_check": round(sum(s.bytes for s in stats) / checks, 1) if checks else None,
             "wft_per_check": round(sum(s.wfts for s in stats) / checks, 2) if checks else None,
+            "events_per_check_by_type": {k: round(v / checks, 3) for k, v in types.most_common()} if checks else {},
             "procs": procs,
+            "workdir": str(workdir),
         }
         if variant == "product" and emulator_url:
             out.update(agora_figures((await http.get(f"{emulator_url}/_emulator/state")).json(), t0, t1, n))
@@ -201,6 +235,8 @@ async def main() -> None:
     parser.add_argument("--interval", type=int, default=30)
     parser.add_argument("--windows", type=int, default=2, help="measured window, in intervals")
     parser.add_argument("--rate-limit", type=float, default=10000.0, help="AGORA_RATE_LIMIT for the worker")
+    parser.add_argument("--warmup", type=float, help="seconds from the end of the start ramp to the window")
+    parser.add_argument("--ramp", type=float, help="seconds over which the N workflows start (default: I)")
     parser.add_argument("--quick", action="store_true", help="N=20 at a 10 s interval, one window")
     parser.add_argument("--out", type=Path, help="default bench/results/capacity[-quick].json")
     args = parser.parse_args()
@@ -212,7 +248,7 @@ async def main() -> None:
     for n in args.n:
         for variant in args.variants:
             print(f"[{time.strftime('%H:%M:%S')}] {variant} N={n} I={args.interval}s load {load()}", flush=True)
-            r = await run_one(variant, n, args.interval, args.windows, args.rate_limit, base)
+            r = await run_one(variant, n, args.interval, args.windows, args.rate_limit, base, args.warmup, args.ramp)
             results["runs"].append(r)
             print(
                 f"  checks/s {r['checks_per_s']} (expected {r['expected_checks_per_s']}) lag p50 {r['lag_s']['p50']} "

@@ -1,8 +1,9 @@
 """The ceiling: workflows with the product's shape and nothing else, and a worker process that runs them.
 
-`CeilingWorkflow`: a durable sleep, then one no-op activity on a rate-limited activity queue, forever (the product's
-check without its bookkeeping). `LocalCheckWorkflow`: the same with the check as a local activity, a prototype of the
-proposal in RESULTS.md (one workflow task per check instead of two).
+`LocalCheckWorkflow`: a durable sleep, then one no-op local activity, forever: the product's check (a local activity
+since e1771a4) without its bookkeeping, and the reference for the capacity ratio. `CeilingWorkflow`: the same with
+the check as an activity on a rate-limited activity queue, the shape of the earlier design (two workflow tasks per
+check instead of one), kept as a second reference.
 
 `python -m bench.ceiling --queue Q --rate-limit R` runs them with the product worker's settings (sticky timeout,
 graceful shutdown, the query queue's share of the rate limit) until SIGTERM.

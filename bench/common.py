@@ -7,6 +7,7 @@ can be read from /proc, and is stopped by its own PID.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import platform
@@ -22,6 +23,7 @@ from typing import Any
 
 import httpx
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -307,13 +309,55 @@ class CheckStats:
     bytes: int = 0
     wfts: int = 0
     started_times: list[float] = field(default_factory=list)
+    types: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+LOCAL_ACTIVITY_MARKER = "core_local_activity"  # the SDK's marker for a local activity's result
+PATCH_MARKER = "core_patch"  # workflow.patched(): once per run and patch id, never a check
+
+
+def event_name(ev: HistoryEvent) -> str:
+    """A short event type name; markers carry their marker name (MarkerRecorded:core_patch)."""
+    name = EventType.Name(ev.event_type).removeprefix("EVENT_TYPE_")
+    name = "".join(w.capitalize() for w in name.split("_"))
+    if ev.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+        name += ":" + ev.marker_recorded_event_attributes.marker_name
+    return name
+
+
+def local_activity_marker(ev: HistoryEvent) -> dict[str, Any] | None:
+    """The metadata of a local-activity marker (activity_type, attempt, ...), or None for any other event."""
+    if ev.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+        return None
+    a = ev.marker_recorded_event_attributes
+    if a.marker_name != LOCAL_ACTIVITY_MARKER:
+        return None
+    data = a.details["data"].payloads if "data" in a.details else []
+    try:
+        meta = json.loads(data[0].data) if data else {}
+    except ValueError:
+        meta = {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def is_call_of(ev: HistoryEvent, activity_type: str) -> bool:
+    """True for one call of `activity_type`: a scheduled activity, or a local activity's marker."""
+    if ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        return ev.activity_task_scheduled_event_attributes.activity_type.name == activity_type
+    meta = local_activity_marker(ev)
+    return meta is not None and meta.get("activity_type", meta.get("activityType")) == activity_type
 
 
 def check_stats(history: WorkflowHistory, activity_type: str, t0: float, t1: float) -> CheckStats:
-    """Checks run in [t0, t1): one per activity (or local-activity marker) that follows a timer.
+    """Checks run in [t0, t1): one per call of `activity_type` (an activity, or a local activity's marker) that
+    directly follows a timer.
 
-    Lag = when the check's activity started minus the planned fire time of the timer before it (TimerStarted time
-    plus its start_to_fire_timeout). Events and bytes count every event whose time falls in the window.
+    Lag = when the check ran minus the planned fire time of the timer before it (TimerStarted time plus its
+    start_to_fire_timeout). "When it ran" is ActivityTaskStarted for an activity. A local activity leaves no event
+    when it starts: its MarkerRecorded event is written when the workflow task that ran it completes, so that time
+    (which includes the call itself and, for the product, its wait for the worker's query pace) is used. Other
+    markers (patch markers, other local activities) are not checks and leave the timer pending. Events, bytes and
+    workflow tasks count every event whose time falls in the window.
     """
     out = CheckStats()
     timers: dict[str, float] = {}
@@ -326,6 +370,7 @@ def check_stats(history: WorkflowHistory, activity_type: str, t0: float, t1: flo
             out.bytes += ev.ByteSize()
             if ev.event_type == WFT_COMPLETED:
                 out.wfts += 1
+            out.types[event_name(ev)] += 1
         et = ev.event_type
         if et == EventType.EVENT_TYPE_TIMER_STARTED:
             a = ev.timer_started_event_attributes
@@ -342,9 +387,11 @@ def check_stats(history: WorkflowHistory, activity_type: str, t0: float, t1: flo
                 out.checks += 1
                 out.lags.append(t - planned)
                 out.started_times.append(t)
-        elif et == EventType.EVENT_TYPE_MARKER_RECORDED and last_fired is not None:
-            # A local activity: its marker is written when the workflow task that ran it completes.
-            if t0 <= t < t1:
+        elif et == EventType.EVENT_TYPE_MARKER_RECORDED:
+            meta = local_activity_marker(ev)
+            if meta is None:
+                continue  # a patch marker (or another kind): not a check
+            if last_fired is not None and is_call_of(ev, activity_type) and t0 <= t < t1:
                 out.checks += 1
                 out.lags.append(t - last_fired)
                 out.started_times.append(t)
