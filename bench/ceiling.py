@@ -69,7 +69,7 @@ class LocalCheckWorkflow:
 
 async def serve(address: str, queue: str, rate_limit: float, control_share: float = 0.3) -> None:
     """Run the ceiling workers with the product worker's options until SIGTERM or SIGINT."""
-    from worker import GRACEFUL_SHUTDOWN, STICKY_TIMEOUT
+    from worker import DEFAULT_CACHED_RECORDINGS, GRACEFUL_SHUTDOWN, STICKY_TIMEOUT
 
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     stop = asyncio.Event()
@@ -81,6 +81,7 @@ async def serve(address: str, queue: str, rate_limit: float, control_share: floa
         task_queue=queue,
         workflows=[CeilingWorkflow, LocalCheckWorkflow],
         activities=[noop_check],  # for the local-activity variant
+        max_cached_workflows=DEFAULT_CACHED_RECORDINGS,  # the product worker's cache, so both carry N alike
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
