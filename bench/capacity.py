@@ -62,6 +62,7 @@ from workflows.recording import RecordingWorkflow
 
 TEACHER = "1001"
 VARIANTS = ("product", "ceiling", "local")
+DEFAULT_WARMUP = 150.0
 
 
 async def run_one(
@@ -77,10 +78,10 @@ async def run_one(
     """One measured run; returns its figures.
 
     `ramp`: seconds over which the N workflows start (default one interval). `warmup`: seconds from the end of the
-    ramp to the window (default one interval plus 20 s for the product, plus 5 s for the ceilings).
+    ramp to the window (default DEFAULT_WARMUP: 1,500 starts in 30 s take about two minutes to settle).
     """
     ramp = interval if ramp is None else ramp
-    warmup = interval + (20 if variant == "product" else 5) if warmup is None else warmup
+    warmup = DEFAULT_WARMUP if warmup is None else warmup
     workdir = Path(tempfile.mkdtemp(prefix=f"{variant}-{n}-", dir=base))
     server = DevServer(db_file=workdir / "temporal.db", log_file=workdir / "server.log")
     await server.start()
@@ -230,7 +231,7 @@ def cpu_line(r: dict[str, Any]) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.capacity")
-    parser.add_argument("--n", type=int, nargs="+", default=[500, 1000, 1500])
+    parser.add_argument("--n", type=int, nargs="+", default=[1000, 1500, 2000])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--interval", type=int, default=30)
     parser.add_argument("--windows", type=int, default=2, help="measured window, in intervals")
@@ -243,6 +244,7 @@ async def main() -> None:
     args.out = args.out or ROOT / "bench" / "results" / ("capacity-quick.json" if args.quick else "capacity.json")
     if args.quick:
         args.n, args.interval, args.windows = [20], 10, 1
+        args.warmup = 15.0 if args.warmup is None else args.warmup
     base = Path(tempfile.mkdtemp(prefix="bench-capacity-"))
     results: dict[str, Any] = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}, "runs": []}
     for n in args.n:
