@@ -6,16 +6,19 @@ recorder is up at once and stays up unless the test ends it.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from emulator.testing import running_emulator
+from emulator.testing import RunningEmulator, running_emulator
 from tests.conftest import fast_emulator_config, worker_for
 from tests.workflows.helpers import TEACHER, request, start, tasks_of
-from workflows.models import RecordingManifest, StopRequest
+from workflows.models import RecordingManifest, RecordingRequest, RecordingStatus, StopRequest
 from workflows.recording import RecordingWorkflow
 
 
@@ -29,6 +32,32 @@ async def _wait_for(ts_env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any
     raise AssertionError(f"never reached: {what} (last status {status})")
 
 
+@dataclass
+class Hidden:
+    """A recording whose first recorder answers 404 to every query while it keeps running, and has been replaced."""
+
+    req: RecordingRequest
+    emu: RunningEmulator
+    handle: WorkflowHandle[RecordingWorkflow, RecordingManifest]
+    first: RecordingStatus  # the status while the first recorder was confirmed
+    second: RecordingStatus  # the status once its successor is confirmed
+
+
+@asynccontextmanager
+async def hidden_recorder(ts_env: WorkflowEnvironment) -> AsyncIterator[Hidden]:
+    """Record with 10 s checks until the first recorder is hidden by 404s and a successor runs on the backup uid."""
+    req = request(check_interval=10, max_duration=timedelta(minutes=8))
+    async with running_emulator(fast_emulator_config(speed=0, startup_seconds=0)) as emu:
+        emu.join(req.channel, TEACHER)
+        async with worker_for(ts_env.client, emu) as queue:
+            handle = await start(ts_env.client, queue, req)
+            first = await _wait_for(ts_env, handle, "recording", lambda s: s.phase == "recording")
+            emu.inject("query", "not_found", count=1000, sid=first.sid)
+            second = await _wait_for(ts_env, handle, "a restart", lambda s: s.restarts == 1 and s.phase == "recording")
+            assert second.sid != first.sid
+            yield Hidden(req, emu, handle, first, second)
+
+
 async def test_probe_runs_beside_checks_and_stops_an_old_sid_that_only_answers_404(ts_env: WorkflowEnvironment):
     """An old recorder whose queries answer 404 past its failover window is stopped; checks go on meanwhile.
 
@@ -37,25 +66,19 @@ async def test_probe_runs_beside_checks_and_stops_an_old_sid_that_only_answers_4
     its successor. The probe now ends with a stop, which finds it running. While the probe backs off (30 s), the new
     recorder's checks keep their 10 s interval.
     """
-    req = request(check_interval=10, max_duration=timedelta(minutes=8))
-    async with running_emulator(fast_emulator_config(speed=0, startup_seconds=0)) as emu:
-        emu.join(req.channel, TEACHER)
-        async with worker_for(ts_env.client, emu) as queue:
-            handle = await start(ts_env.client, queue, req)
-            first = await _wait_for(ts_env, handle, "recording", lambda s: s.phase == "recording")
-            emu.inject("query", "not_found", count=1000, sid=first.sid)
-            await _wait_for(ts_env, handle, "a restart", lambda s: s.restarts == 1 and s.phase == "recording")
-            # The new recorder is confirmed 30 s (404 backoff) + 5 s (first confirm query) after the first 404; the
-            # probe is due 90 s after that 404, i.e. about 55 s from here, and backs off 5/10/15 s until about 85 s.
-            await ts_env.sleep(58)
-            during = await handle.query(RecordingWorkflow.status)
-            await ts_env.sleep(20)
-            later = await handle.query(RecordingWorkflow.status)
-            assert later.checks - during.checks >= 1, "the new recorder was not checked while the probe backed off"
-            await ts_env.sleep(30)
-            old_task = next(t for t in tasks_of(emu, req.channel) if t["sid"] == first.sid)
-            assert not old_task["running"], "the old recorder was still running after its failover window"
-            manifest: RecordingManifest = await handle.execute_update(RecordingWorkflow.stop, StopRequest())
+    async with hidden_recorder(ts_env) as h:
+        req, emu, handle, first = h.req, h.emu, h.handle, h.first
+        # The new recorder is confirmed 30 s (404 backoff) + 5 s (first confirm query) after the first 404; the
+        # probe is due 90 s after that 404, i.e. about 55 s from here, and backs off 5/10/15 s until about 85 s.
+        await ts_env.sleep(58)
+        during = await handle.query(RecordingWorkflow.status)
+        await ts_env.sleep(20)
+        later = await handle.query(RecordingWorkflow.status)
+        assert later.checks - during.checks >= 1, "the new recorder was not checked while the probe backed off"
+        await ts_env.sleep(30)
+        old_task = next(t for t in tasks_of(emu, req.channel) if t["sid"] == first.sid)
+        assert not old_task["running"], "the old recorder was still running after its failover window"
+        manifest: RecordingManifest = await handle.execute_update(RecordingWorkflow.stop, StopRequest())
     old = manifest.segments[0]
     assert old.sid == first.sid and old.end_reason == "failover_duplicate"
     assert old.detail is not None and "404" in old.detail
@@ -70,19 +93,13 @@ async def test_task_conflict_on_start_stops_our_own_old_recorder(ts_env: Workflo
     uid (B). B then crashes, and the next start, on the primary uid again, meets code 53 because A still runs. That
     answer is proof that A is alive: the workflow stops it as a duplicate there and then, before A's probe is due.
     """
-    req = request(check_interval=10, max_duration=timedelta(minutes=8))
-    async with running_emulator(fast_emulator_config(speed=0, startup_seconds=0)) as emu:
-        emu.join(req.channel, TEACHER)
-        async with worker_for(ts_env.client, emu) as queue:
-            handle = await start(ts_env.client, queue, req)
-            first = await _wait_for(ts_env, handle, "recording", lambda s: s.phase == "recording")
-            emu.inject("query", "not_found", count=1000, sid=first.sid)
-            second = await _wait_for(ts_env, handle, "a restart", lambda s: s.restarts == 1 and s.phase == "recording")
-            assert second.sid != first.sid
-            emu.crash(second.sid)
-            await _wait_for(ts_env, handle, "a second restart", lambda s: s.restarts == 2 and s.phase == "recording")
-            manifest: RecordingManifest = await handle.execute_update(RecordingWorkflow.stop, StopRequest())
-        tasks = tasks_of(emu, req.channel)
+    async with hidden_recorder(ts_env) as h:
+        assert h.second.sid is not None
+        h.emu.crash(h.second.sid)
+        await _wait_for(ts_env, h.handle, "a second restart", lambda s: s.restarts == 2 and s.phase == "recording")
+        manifest: RecordingManifest = await h.handle.execute_update(RecordingWorkflow.stop, StopRequest())
+        tasks = tasks_of(h.emu, h.req.channel)
+    first = h.first
     old = manifest.segments[0]
     assert old.sid == first.sid and old.end_reason == "failover_duplicate"
     assert old.detail is not None and "53" in old.detail
