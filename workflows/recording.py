@@ -346,13 +346,9 @@ class RecordingWorkflow:
         """Stop every old sid of this workflow on `uid` that was closed as exited but never stopped (rule 5)."""
         for seg in self._state.segments:
             if seg.uid == uid and seg.sid is not None and seg.end_reason == "recorder_exited":
-                outcome = await self._stop_segment(
-                    seg, "failover_duplicate", "still running: a start on its uid answered 53; stopped as a duplicate"
-                )
-                if outcome != "stopped":
-                    seg.end_reason = "recorder_exited"
-                for probe in [p for p in self._state.probes if p.segment_index == seg.index and outcome == "stopped"]:
-                    self._state.probes.remove(probe)
+                why = "still running: a start on its uid answered 53; stopped as a duplicate"
+                if await self._stop_if_still_running(seg, why):
+                    self._state.probes = [p for p in self._state.probes if p.segment_index != seg.index]
 
     async def _acquire_and_start(self, uid: str) -> RecordingSegment:
         """Rule 1: acquire and start as one unit; a start whose sid comes back is recorded at once."""
@@ -603,7 +599,9 @@ class RecordingWorkflow:
                 return None
         if result is None or not result.found:
             if interruptible and workflow.patched(PATCH_PROBES_BESIDE_CHECKS):
-                return await self._stop_if_still_running(seg)
+                return await self._stop_if_still_running(
+                    seg, "query answered 404 through the failover window, yet stop found it running"
+                )
             return False
         # Agora reports the migrated task's new uid (NCS event 12); a query may or may not echo it.
         seg.failover_uid = result.uid if result.uid and result.uid != seg.uid else None
@@ -619,18 +617,16 @@ class RecordingWorkflow:
         )
         return True
 
-    async def _stop_if_still_running(self, seg: RecordingSegment) -> bool:
-        """Send stop to an old sid whose query stayed 404: stop is answered per task, so a live one is stopped.
+    async def _stop_if_still_running(self, seg: RecordingSegment, why: str) -> bool:
+        """Send stop to an old sid taken for gone: stop is answered per task, so a live one is stopped as a duplicate.
 
-        Query and stop are separate calls; a task whose queries answer 404 beyond the failover window (an Agora-side
-        fault) would otherwise record beside its successor until maxIdleTime. Returns True when it was still running.
+        Used when its query stayed 404 through the failover window (an Agora-side fault: the task would otherwise
+        record beside its successor until maxIdleTime) and when a start on its uid answered 53. Returns True when it
+        was still running; otherwise the segment keeps how it ended.
         """
         kept = (seg.ended_at, seg.end_reason, seg.detail, self._state.last_error)
-        outcome = await self._stop_segment(
-            seg, "failover_duplicate", "query answered 404 through the failover window, yet stop found it running"
-        )
-        if outcome == "stopped":
-            workflow.logger.warning("old sid %s answered 404 to every probe but was running; stopped it", seg.sid)
+        if await self._stop_segment(seg, "failover_duplicate", why) == "stopped":
+            workflow.logger.warning("old sid %s, taken for gone, was running; stopped it (%s)", seg.sid, why)
             return True
         seg.ended_at, seg.end_reason, seg.detail, self._state.last_error = kept
         return False
