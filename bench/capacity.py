@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import collections
 import os
-import sys
 import tempfile
 import time
 import uuid
@@ -50,6 +49,7 @@ from bench.common import (
     fetch_histories,
     load,
     machine,
+    run_then_exit,
     spawn,
     start_emulator,
     summary,
@@ -263,6 +263,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
-    sys.stdout.flush()
-    os._exit(0)
+    run_then_exit(main())

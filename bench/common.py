@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -414,3 +414,10 @@ def write_json(path: Path, data: Any) -> None:
     """Write `data` as indented JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def run_then_exit(main: Coroutine[Any, Any, None]) -> None:
+    """Run a benchmark's main, then exit without interpreter teardown, which the SDK's native threads can crash."""
+    asyncio.run(main)
+    sys.stdout.flush()
+    os._exit(0)

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import sys
 import tempfile
 import time
 import uuid
@@ -27,7 +25,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from bench.common import PY, ROOT, Child, load, spawn, start_emulator, summary, worker_env, write_json
+from bench.common import PY, ROOT, Child, load, run_then_exit, spawn, start_emulator, summary, worker_env, write_json
 from recorder.devserver import DevServer
 from workflows.models import RecordingInput, RecordingRequest, StopRequest
 from workflows.recording import RecordingWorkflow
@@ -233,6 +231,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
-    sys.stdout.flush()
-    os._exit(0)
+    run_then_exit(main())

@@ -11,9 +11,7 @@ the earlier design). `python -m bench.history --quick` records 2 hours instead o
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
-import os
 import sys
 import time
 import uuid
@@ -26,7 +24,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from bench.common import ROOT, is_call_of, load, write_json
+from bench.common import ROOT, is_call_of, load, run_then_exit, write_json
 from emulator.config import EmulatorConfig
 from emulator.testing import running_emulator
 from recorder.settings import AgoraSettings
@@ -175,6 +173,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
-    sys.stdout.flush()
-    os._exit(0)
+    run_then_exit(main())
