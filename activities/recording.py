@@ -15,11 +15,11 @@ from temporalio.exceptions import ApplicationError
 
 from activities import errors
 from activities.pacing import Pace
+from activities.storage import StorageProfile
 from agora import errors as agora_errors
 from agora import files, models
 from agora.client import AgoraClient
 from agora.tokens import build_rtc_token
-from recorder.settings import StorageProfile
 from workflows import names, policy
 from workflows.models import (
     AcquireInput,

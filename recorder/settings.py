@@ -7,37 +7,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from activities.storage import StorageProfile
 from agora.client import DEFAULT_BASE_URL
 
 EMULATOR_APP_ID = "emulator-app-id"
 EMULATOR_CUSTOMER_ID = "emulator-customer"
 EMULATOR_CUSTOMER_SECRET = "emulator-secret"
-
-
-class StorageProfile(BaseModel):
-    """One cloud storage target for recorded files (Agora's storageConfig)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    vendor: Annotated[
-        int,
-        Field(description="1 S3, 2 Alibaba, 3 Tencent, 5 Azure, 6 Google, 7 Huawei, 8 Baidu, 11 S3-compatible"),
-    ]
-    region: int = 0
-    bucket: str
-    access_key: SecretStr
-    secret_key: SecretStr
-    endpoint: str | None = Field(default=None, description="vendor 11 only: the S3-compatible endpoint")
-
-    @field_validator("vendor")
-    @classmethod
-    def _vendor(cls, value: int) -> int:
-        if value not in (1, 2, 3, 5, 6, 7, 8, 11):
-            raise ValueError(f"storage vendor {value} is not one of Agora's: 1, 2, 3, 5, 6, 7, 8 or 11")
-        return value
 
 
 class SettingsError(Exception):

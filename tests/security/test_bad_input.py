@@ -20,10 +20,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.recording import RecordingActivities
+from activities.storage import StorageProfile
 from agora import errors as agora_errors
 from agora.client import AgoraClient
 from emulator.testing import running_emulator
-from recorder.settings import StorageProfile
 from tests.conftest import fast_emulator_config, worker_for
 from workflows import names
 from workflows.models import AcquireInput, QueryInput, RecordingInput, RecordingRequest, StartInput
