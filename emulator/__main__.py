@@ -13,7 +13,8 @@ import uvicorn
 
 from emulator.app import create_app
 from emulator.config import EmulatorConfig
-from emulator.state import ControlError, Emulator
+from emulator.lifecycle import ControlError
+from emulator.state import Emulator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

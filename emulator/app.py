@@ -14,8 +14,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from emulator.answers import ApiResponse
 from emulator.config import EmulatorConfig
-from emulator.state import ApiResponse, ControlError, Emulator
+from emulator.lifecycle import ControlError
+from emulator.state import Emulator
 
 logger = logging.getLogger("emulator")
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
