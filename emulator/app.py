@@ -113,7 +113,7 @@ async def health(request: Request, emulator: Emulator) -> dict[str, Any]:
 
 
 async def state(request: Request, emulator: Emulator) -> dict[str, Any]:
-    return emulator.snapshot()
+    return emulator.snapshot(request.query_params.get("cname"))
 
 
 async def join(request: Request, emulator: Emulator) -> dict[str, Any]:

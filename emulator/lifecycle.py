@@ -500,6 +500,7 @@ class Lifecycle:
             "running": task.running,
             "inFailover": task.running and task.in_failover(now),
             "failovers": len(task.failover_windows),
+            "failoverWindows": [[start, end] for start, end in task.failover_windows],
             "fileNames": self.file_names(task, now),
             "maxIdleTime": task.spec.max_idle_time,
             "requests": list(task.requests),
@@ -507,19 +508,29 @@ class Lifecycle:
             "updateHistory": list(task.update_history),
         }
 
-    def view(self) -> dict[str, Any]:
-        """The tasks and channels part of the state snapshot, settled to now."""
+    def view(self, cname: str | None = None) -> dict[str, Any]:
+        """The tasks and channels part of the state snapshot, settled to now; only those of `cname` when given."""
         self.settle()
         now = self.clock.now()
+        names = list(self.presences) if cname is None else [cname] if cname in self.presences else []
         channels = {
-            cname: {"users": [{"uid": p.uid, "role": p.role, "joinedAt": p.joined_at} for p in present]}
-            for cname in self.presences
-            if (present := self._present(cname))
+            name: {"users": [{"uid": p.uid, "role": p.role, "joinedAt": p.joined_at} for p in present]}
+            for name in names
+            if (present := self._present(name))
         }
+        history = {
+            name: [
+                {"uid": p.uid, "role": p.role, "joinedAt": p.joined_at, "leftAt": p.left_at}
+                for p in self.presences[name]
+            ]
+            for name in names
+        }
+        tasks = [task for task in self.tasks.values() if cname is None or task.cname == cname]
         return {
             "now": now,
-            "tasks": [self.task_view(task, now) for task in self.tasks.values()],
+            "tasks": [self.task_view(task, now) for task in tasks],
             "channels": channels,
+            "channelHistory": history,
         }
 
 

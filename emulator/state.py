@@ -102,15 +102,16 @@ class Emulator:
         """One task as GET /_emulator/state shows it."""
         return self._lifecycle.task_view(task, now)
 
-    def snapshot(self) -> dict[str, Any]:
-        """The whole state, as GET /_emulator/state returns it."""
-        service = self._lifecycle.view()
+    def snapshot(self, cname: str | None = None) -> dict[str, Any]:
+        """The whole state, as GET /_emulator/state returns it; tasks and channels of `cname` only when given."""
+        service = self._lifecycle.view(cname)
         faults = self._injector.view()
         return {
             "now": service["now"],
             "speed": self.clock.speed,
             "tasks": service["tasks"],
             "channels": service["channels"],
+            "channelHistory": service["channelHistory"],
             "faultsInjected": faults["faultsInjected"],
             "pendingFaults": faults["pendingFaults"],
             "profile": faults["profile"],

@@ -48,6 +48,10 @@ class RunningEmulator:
         """Queue a scripted fault, as POST /_emulator/faults does."""
         self.emulator.inject({"endpoint": endpoint, "kind": kind, "count": count, **options})
 
+    def snapshot(self, cname: str | None = None) -> dict[str, Any]:
+        """The state snapshot as GET /_emulator/state returns it (tasks and channels of `cname` only, if given)."""
+        return self.emulator.snapshot(cname)
+
     def tasks(self) -> list[dict[str, Any]]:
         """All tasks as the state snapshot shows them."""
         tasks: list[dict[str, Any]] = self.emulator.snapshot()["tasks"]

@@ -34,12 +34,77 @@ async def test_state_snapshot_has_the_documented_fields(api, emu: RunningEmulato
     [task] = state["tasks"]
     assert set(task) >= {
         "sid", "resourceId", "cname", "uid", "currentUid", "mode", "status", "statusHistory", "startedAt",
-        "endedAt", "endReason", "running", "inFailover", "failovers", "fileNames", "maxIdleTime", "requests",
-        "updates",
+        "endedAt", "endReason", "running", "inFailover", "failovers", "failoverWindows", "fileNames", "maxIdleTime",
+        "requests", "updates",
     }  # fmt: skip
     assert task["sid"] == sid and task["resourceId"] == rid and task["status"] == 5
     assert task["endedAt"] is None and task["endReason"] is None and task["fileNames"] == [f"rec/day1/{sid}_room1.m3u8"]
     assert state["requestCount"] == 2 and state["faultsInjected"] == {}
+
+
+async def test_channel_history_keeps_every_stay(emu: RunningEmulator) -> None:
+    """channelHistory lists every stay of each channel in join order, with leftAt, also once the channel is empty."""
+    start = emu.emulator.clock.now()
+    emu.join("room1", "100", role="host")
+    emu.advance(5.0)
+    emu.join("room1", "200", role="audience")
+    emu.advance(5.0)
+    emu.leave("room1", "100")
+    emu.advance(5.0)
+    emu.join("room1", "100", role="host")
+    emu.join("room2", "300")
+    emu.leave("room2", "300")
+    async with httpx.AsyncClient(base_url=emu.base_url) as control:
+        state = (await control.get("/_emulator/state")).json()
+    assert state["channelHistory"] == {
+        "room1": [
+            {"uid": "100", "role": "host", "joinedAt": start, "leftAt": start + 10.0},
+            {"uid": "200", "role": "audience", "joinedAt": start + 5.0, "leftAt": None},
+            {"uid": "100", "role": "host", "joinedAt": start + 15.0, "leftAt": None},
+        ],
+        "room2": [{"uid": "300", "role": "host", "joinedAt": start + 15.0, "leftAt": start + 15.0}],
+    }
+    assert set(state["channels"]) == {"room1"}
+
+
+async def test_failover_windows_show_each_migration(api, emu: RunningEmulator) -> None:
+    """failoverWindows holds [start, end] of every migration; the fourth, which ends the task, is [t, t]."""
+    emu.join("room1", "100")
+    _, sid = await api.begin("mix")
+    assert emu.tasks()[0]["failoverWindows"] == []
+    begun = []
+    for downtime in (30.0, 10.0, 0.0):
+        begun.append(emu.emulator.clock.now())
+        emu.failover(sid, downtime=downtime)
+        emu.advance(40.0)
+    last = emu.emulator.clock.now()
+    emu.failover(sid)
+    [task] = emu.tasks()
+    assert task["failoverWindows"] == [
+        [begun[0], begun[0] + 30.0],
+        [begun[1], begun[1] + 10.0],
+        [begun[2], begun[2]],
+        [last, last],
+    ]
+    assert task["endReason"] == "failover_limit" and task["failovers"] == 4
+
+
+async def test_state_of_one_channel(api, emu: RunningEmulator) -> None:
+    """GET /_emulator/state?cname=X keeps only the tasks, users and stays of channel X; counters stay global."""
+    emu.join("room1", "100")
+    emu.join("room2", "200")
+    _, sid1 = await api.begin("mix")
+    await api.begin("mix", cname="room2", uid="998")
+    async with httpx.AsyncClient(base_url=emu.base_url) as control:
+        whole = (await control.get("/_emulator/state")).json()
+        one = (await control.get("/_emulator/state", params={"cname": "room1"})).json()
+        none = (await control.get("/_emulator/state", params={"cname": "room9"})).json()
+    assert [t["sid"] for t in one["tasks"]] == [sid1]
+    assert one["tasks"][0] == next(t for t in whole["tasks"] if t["sid"] == sid1)
+    assert set(one["channels"]) == set(one["channelHistory"]) == {"room1"}
+    assert one["requestCount"] == whole["requestCount"] == 4
+    assert none["tasks"] == [] and none["channels"] == {} and none["channelHistory"] == {}
+    assert emu.snapshot("room2")["tasks"][0]["cname"] == "room2"
 
 
 async def test_leave_reset_and_speed_over_http(api, emu: RunningEmulator) -> None:
