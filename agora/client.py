@@ -29,7 +29,6 @@ from agora.errors import (
     scrub,
 )
 from agora.models import (
-    RECORDING_MODES,
     AcquireClientRequest,
     AcquireResponse,
     QueryResponse,
@@ -131,7 +130,7 @@ class AgoraClient:
         """Start recording; a 200 means accepted, not running (check with query)."""
         op = "start"
         with _operation(op):
-            _check_mode(mode)
+            limits.check_mode(mode)
             resource_id = _check_path_id("resource_id", resource_id)
             cname = limits.check_cname(cname, web=mode == "web")
             uid = limits.check_uid(uid)
@@ -324,15 +323,10 @@ def _body(cname: str, uid: str, client_request: dict[str, Any], mode: str | None
 
 def _task_path(resource_id: str, sid: str, mode: str, operation: str) -> str:
     """The validated path of a call on one running task (query, update, updateLayout, stop)."""
-    _check_mode(mode)
+    limits.check_mode(mode)
     resource_id = _check_path_id("resource_id", resource_id)
     sid = _check_path_id("sid", sid)
     return f"/resourceid/{resource_id}/sid/{sid}/mode/{mode}/{operation}"
-
-
-def _check_mode(mode: str) -> None:
-    if mode not in RECORDING_MODES:
-        raise limits.invalid("mode", mode, "one of individual, mix, web")
 
 
 def _check_path_id(field: str, value: str) -> str:

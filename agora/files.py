@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agora import limits
-from agora.models import RECORDING_MODES, RecordingMode, ServerResponse
+from agora.models import RecordingMode, ServerResponse
 
 # Agora's file-naming page: in web mode these characters of the cname become "-" in file names.
 WEB_CNAME_REPLACED = "!@#$%^&*()+_.=[]{}~|,;:?<>"
@@ -31,8 +31,7 @@ def expected_m3u8_names(
     """The M3U8 object keys Agora writes for a session without failover (no bak<n>_ names)."""
     if not sid:
         raise limits.invalid("sid", sid, "a non-empty sid returned by start")
-    if mode not in RECORDING_MODES:
-        raise limits.invalid("mode", mode, "one of individual, mix, web")
+    limits.check_mode(mode)
     limits.check_cname(cname, web=mode == "web")
     if stream_types not in (0, 1, 2):
         raise limits.invalid("streamTypes", stream_types, "0 (audio), 1 (video) or 2 (both)")

@@ -1,146 +1,108 @@
-"""Agora Cloud Recording limits as constants and pure validators.
+"""Agora's limits as the REST client applies them: the rules of `workflows.limits`, failing as this client's errors.
 
-No I/O and no third-party imports: the workflow's request model imports this module inside the Temporal
-sandbox. Each validator returns the (normalised) value or raises `RequestValidationError`, a `ValueError`,
-whose message names the field, the value and what is allowed.
+The rules live once, in `workflows.limits` (pure, standard library only, so the workflow's request model can use them
+inside Temporal's sandbox). Here each check raises `RequestValidationError`, the client's own error for a request
+refused before it was sent.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
 
 from agora.errors import RequestValidationError
+from workflows import limits as rules
+from workflows.limits import (
+    AGORA_DEFAULT_MAX_IDLE_TIME,
+    AGORA_DEFAULT_RESOURCE_EXPIRED_HOUR,
+    ALL_STREAMS,
+    CNAME_MAX_BYTES,
+    CNAME_PUNCTUATION,
+    MAX_LAYOUT_ENTRIES,
+    MAX_SUBSCRIBE_UIDS,
+    RECORDING_MODES,
+    TRANSCODING_BACKGROUND,
+    TRANSCODING_BITRATE,
+    TRANSCODING_FPS,
+    TRANSCODING_HEIGHT,
+    TRANSCODING_LAYOUT,
+    TRANSCODING_WIDTH,
+    UID_MAX,
+    UID_MIN,
+    WEB_CNAME_MAX_BYTES,
+    RecordingMode,
+)
 
-UID_MIN = 1
-UID_MAX = 2**32 - 1
-MAX_IDLE_MIN = 5
-MAX_IDLE_MAX = 2_592_000
-RESOURCE_EXPIRED_HOUR_MIN = 1
-RESOURCE_EXPIRED_HOUR_MAX = 720
-MAX_SUBSCRIBE_UIDS = 32
-MAX_LAYOUT_ENTRIES = 17
-FILE_NAME_PREFIX_MAX = 128
-# Agora: an RTC channel name is "less than 64 bytes", so 63 bytes is the longest accepted.
-CNAME_MAX_BYTES = 64
-# Web mode: the cname only labels the task; the current EN docs allow up to 1024 bytes (inclusive).
-WEB_CNAME_MAX_BYTES = 1024
-CAPTURE_INTERVAL_MIN = 5
-CAPTURE_INTERVAL_MAX = 3600
-MAX_RECORDING_HOUR_MIN = 1
-MAX_RECORDING_HOUR_MAX = 720
-ALL_STREAMS = "#allstream#"
+__all__ = [
+    "AGORA_DEFAULT_MAX_IDLE_TIME",
+    "AGORA_DEFAULT_RESOURCE_EXPIRED_HOUR",
+    "ALL_STREAMS",
+    "CNAME_MAX_BYTES",
+    "CNAME_PUNCTUATION",
+    "MAX_LAYOUT_ENTRIES",
+    "MAX_SUBSCRIBE_UIDS",
+    "RECORDING_MODES",
+    "TRANSCODING_BACKGROUND",
+    "TRANSCODING_BITRATE",
+    "TRANSCODING_FPS",
+    "TRANSCODING_HEIGHT",
+    "TRANSCODING_LAYOUT",
+    "TRANSCODING_WIDTH",
+    "UID_MAX",
+    "UID_MIN",
+    "WEB_CNAME_MAX_BYTES",
+    "RecordingMode",
+    "check_canvas",
+    "check_capture_interval",
+    "check_cname",
+    "check_colour",
+    "check_file_name_prefix",
+    "check_layout",
+    "check_max_idle_time",
+    "check_max_recording_hour",
+    "check_mode",
+    "check_resource_expired_hour",
+    "check_uid",
+    "check_uid_list",
+    "invalid",
+]
 
-CNAME_PUNCTUATION = " !#$%&()+-:;<=.>?@[]^_{}|~,"
-_CNAME_RE = re.compile(r"[A-Za-z0-9" + re.escape(CNAME_PUNCTUATION) + r"]+")
-_PREFIX_PART_RE = re.compile(r"[A-Za-z0-9]+")
-_UID_RE = re.compile(r"[0-9]+")
-
-UID_ALLOWED = f"a recorder uid is a decimal string for an integer in {UID_MIN}..{UID_MAX}"
-
-
-def _shown(value: object) -> str:
-    """Return a short printable form of a rejected value for an error message."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def invalid(field: str, value: object, allowed: str) -> RequestValidationError:
     """Build the standard 'field value is not allowed: allowed' error."""
-    return RequestValidationError(
-        f"{field} {_shown(value)} is not allowed: {allowed}", field=field, value=value, allowed=allowed
-    )
+    return _as_request_error(rules.invalid(field, value, allowed))
 
 
-def check_cname(value: str, *, web: bool = False) -> str:
-    """Validate a channel name (web mode: a task label up to 1024 bytes)."""
-    if not isinstance(value, str) or not value:
-        raise invalid("cname", value, "a non-empty string")
-    size = len(value.encode("utf-8"))
-    if web:
-        if size > WEB_CNAME_MAX_BYTES or not value.isprintable():
-            raise invalid("cname", value, f"in web mode, printable text of at most {WEB_CNAME_MAX_BYTES} bytes")
-        return value
-    allowed = (
-        f"a channel name shorter than {CNAME_MAX_BYTES} bytes using only a-z A-Z 0-9, space and "
-        f"{' '.join(CNAME_PUNCTUATION.strip())}"
-    )
-    if size >= CNAME_MAX_BYTES or not _CNAME_RE.fullmatch(value):
-        raise invalid("cname", value, allowed)
-    return value
+def _as_request_error(err: rules.LimitError) -> RequestValidationError:
+    return RequestValidationError(str(err), field=err.field, value=err.value, allowed=err.allowed)
 
 
-def check_uid(value: str | int, *, field: str = "uid") -> str:
-    """Validate a recorder uid and return it as a normalised decimal string."""
-    if isinstance(value, bool):
-        raise invalid(field, value, UID_ALLOWED)
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and _UID_RE.fullmatch(value) and value.isascii():
-        number = int(value)
-    else:
-        raise invalid(field, value, UID_ALLOWED)
-    if not UID_MIN <= number <= UID_MAX:
-        raise invalid(field, value, UID_ALLOWED)
-    return str(number)
+def _client_check(check: Callable[P, R]) -> Callable[P, R]:
+    """The same check, raising RequestValidationError instead of LimitError."""
+
+    @wraps(check)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return check(*args, **kwargs)
+        except rules.LimitError as err:
+            raise _as_request_error(err) from None
+
+    return checked
 
 
-def _check_int_range(field: str, value: int, low: int, high: int, unit: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise invalid(field, value, f"an integer in {low}..{high}{unit}")
-    return value
-
-
-def check_max_idle_time(value: int) -> int:
-    """Validate recordingConfig.maxIdleTime (seconds)."""
-    return _check_int_range("maxIdleTime", value, MAX_IDLE_MIN, MAX_IDLE_MAX, " seconds")
-
-
-def check_resource_expired_hour(value: int) -> int:
-    """Validate acquire's resourceExpiredHour."""
-    return _check_int_range(
-        "resourceExpiredHour", value, RESOURCE_EXPIRED_HOUR_MIN, RESOURCE_EXPIRED_HOUR_MAX, " hours"
-    )
-
-
-def check_capture_interval(value: int) -> int:
-    """Validate snapshotConfig.captureInterval (seconds)."""
-    return _check_int_range("captureInterval", value, CAPTURE_INTERVAL_MIN, CAPTURE_INTERVAL_MAX, " seconds")
-
-
-def check_max_recording_hour(value: int) -> int:
-    """Validate the web recorder's maxRecordingHour."""
-    return _check_int_range("maxRecordingHour", value, MAX_RECORDING_HOUR_MIN, MAX_RECORDING_HOUR_MAX, " hours")
-
-
-def check_file_name_prefix(parts: Sequence[str]) -> list[str]:
-    """Validate storageConfig.fileNamePrefix: [A-Za-z0-9] parts, at most 128 characters joined with '/'."""
-    allowed = (
-        "a list of non-empty parts made of A-Z a-z 0-9 only, at most "
-        f"{FILE_NAME_PREFIX_MAX} characters when joined with '/'"
-    )
-    if isinstance(parts, str):
-        raise invalid("fileNamePrefix", parts, allowed)
-    result = list(parts)
-    for part in result:
-        if not isinstance(part, str) or not _PREFIX_PART_RE.fullmatch(part) or not part.isascii():
-            raise invalid("fileNamePrefix", part, allowed)
-    if len("/".join(result)) > FILE_NAME_PREFIX_MAX:
-        raise invalid("fileNamePrefix", "/".join(result), allowed)
-    return result
-
-
-def check_uid_list(field: str, values: Sequence[str]) -> list[str]:
-    """Validate a subscription list: at most 32 uids, or ["#allstream#"] for everyone."""
-    allowed = f'at most {MAX_SUBSCRIBE_UIDS} uids (decimal strings in {UID_MIN}..{UID_MAX}) or ["{ALL_STREAMS}"]'
-    result = list(values)
-    if not result or len(result) > MAX_SUBSCRIBE_UIDS:
-        raise invalid(field, result, allowed)
-    if ALL_STREAMS in result:
-        if result != [ALL_STREAMS]:
-            raise invalid(field, result, allowed)
-        return result
-    try:
-        return [check_uid(v, field=field) for v in result]
-    except RequestValidationError:
-        raise invalid(field, result, allowed) from None
+check_mode = _client_check(rules.check_mode)
+check_cname = _client_check(rules.check_cname)
+check_uid = _client_check(rules.check_uid)
+check_max_idle_time = _client_check(rules.check_max_idle_time)
+check_resource_expired_hour = _client_check(rules.check_resource_expired_hour)
+check_capture_interval = _client_check(rules.check_capture_interval)
+check_max_recording_hour = _client_check(rules.check_max_recording_hour)
+check_file_name_prefix = _client_check(rules.check_file_name_prefix)
+check_uid_list = _client_check(rules.check_uid_list)
+check_colour = _client_check(rules.check_colour)
+check_canvas = _client_check(rules.check_canvas)
+check_layout = _client_check(rules.check_layout)

@@ -30,8 +30,8 @@ from pydantic.alias_generators import to_camel
 from agora import limits
 from agora.errors import RequestValidationError
 
-RecordingMode = Literal["individual", "mix", "web"]
-RECORDING_MODES: tuple[RecordingMode, ...] = ("individual", "mix", "web")
+RecordingMode = limits.RecordingMode
+RECORDING_MODES = limits.RECORDING_MODES
 
 _REVEAL = "reveal_secrets"
 _MASK = "**********"
@@ -136,21 +136,6 @@ class BackgroundConfig(_SnakeRequest):
         return limits.check_uid(value)
 
 
-def _check_colour(value: str | None) -> str | None:
-    if value is None:
-        return value
-    if len(value) != 7 or value[0] != "#" or any(c not in "0123456789abcdefABCDEF" for c in value[1:]):
-        raise limits.invalid("backgroundColor", value, 'a colour "#RRGGBB" in hexadecimal')
-    return value
-
-
-def _check_layout(mixed_video_layout: int | None, max_resolution_uid: str | None, layout: object) -> None:
-    if mixed_video_layout == 2 and max_resolution_uid is None:
-        raise limits.invalid("maxResolutionUid", None, "a uid, required when mixedVideoLayout is 2 (vertical)")
-    if mixed_video_layout == 3 and not layout:
-        raise limits.invalid("layoutConfig", layout, "1..17 entries, required when mixedVideoLayout is 3 (custom)")
-
-
 class _LayoutFields(_Request):
     mixed_video_layout: Literal[0, 1, 2, 3] | None = None
     max_resolution_uid: str | None = None
@@ -163,7 +148,7 @@ class _LayoutFields(_Request):
     @field_validator("background_color")
     @classmethod
     def _colour(cls, value: str | None) -> str | None:
-        return _check_colour(value)
+        return None if value is None else limits.check_colour(value)
 
     @field_validator("max_resolution_uid")
     @classmethod
@@ -172,28 +157,23 @@ class _LayoutFields(_Request):
 
     @model_validator(mode="after")
     def _layout(self) -> Self:
-        _check_layout(self.mixed_video_layout, self.max_resolution_uid, self.layout_config)
+        limits.check_layout(self.mixed_video_layout, self.max_resolution_uid, self.layout_config)
         return self
 
 
 class TranscodingConfig(_LayoutFields):
     """Mix-mode video transcoding (width × height ≤ 1920 × 1080)."""
 
-    width: int = Field(default=360, gt=0)
-    height: int = Field(default=640, gt=0)
-    fps: int = Field(default=15, gt=0)
-    bitrate: int = Field(default=500, gt=0)
-    mixed_video_layout: Literal[0, 1, 2, 3] = 0
-    background_color: str = "#000000"
+    width: int = Field(default=limits.TRANSCODING_WIDTH, gt=0)
+    height: int = Field(default=limits.TRANSCODING_HEIGHT, gt=0)
+    fps: int = Field(default=limits.TRANSCODING_FPS, gt=0)
+    bitrate: int = Field(default=limits.TRANSCODING_BITRATE, gt=0)
+    mixed_video_layout: Literal[0, 1, 2, 3] = limits.TRANSCODING_LAYOUT
+    background_color: str = limits.TRANSCODING_BACKGROUND
 
     @model_validator(mode="after")
     def _size(self) -> Self:
-        if self.width * self.height > 1920 * 1080:
-            raise limits.invalid(
-                "transcodingConfig.width*height",
-                f"{self.width}x{self.height}",
-                "a resolution with width × height ≤ 1920 × 1080",
-            )
+        limits.check_canvas(self.width, self.height)
         return self
 
 
@@ -202,7 +182,7 @@ class RecordingConfig(_Request):
 
     channel_type: Literal[0, 1] = 0
     stream_types: Literal[0, 1, 2] = 2
-    max_idle_time: int = 30
+    max_idle_time: int = limits.AGORA_DEFAULT_MAX_IDLE_TIME
     video_stream_type: Literal[0, 1] | None = None
     audio_profile: Literal[0, 1, 2] | None = None
     subscribe_audio_uids: list[str] | None = None
@@ -403,8 +383,7 @@ class StartClientRequest(_Request):
 
     def check_for_mode(self, mode: str) -> None:
         """Raise RequestValidationError when a part does not fit the recording mode."""
-        if mode not in RECORDING_MODES:
-            raise _mode_error("mode", mode, "one of individual, mix, web")
+        limits.check_mode(mode)
         rc = self.recording_config
         if mode == "web":
             if self.extension_service_config is None:
@@ -434,7 +413,7 @@ class AcquireClientRequest(_Request):
     """clientRequest of acquire."""
 
     scene: Literal[0, 1, 2] = 0
-    resource_expired_hour: int = 72
+    resource_expired_hour: int = limits.AGORA_DEFAULT_RESOURCE_EXPIRED_HOUR
     exclude_resource_ids: list[str] | None = None
     region_affinity: Literal[0, 1, 2, 3, 4] | None = None
     region: Literal["CN", "AP", "EU", "NA"] | None = None
@@ -521,8 +500,7 @@ class UpdateClientRequest(_Request):
 
     def check_for_mode(self, mode: str) -> None:
         """Raise RequestValidationError when a part does not fit the recording mode."""
-        if mode not in RECORDING_MODES:
-            raise _mode_error("mode", mode, "one of individual, mix, web")
+        limits.check_mode(mode)
         if self.stream_subscribe is not None and mode == "web":
             raise _mode_error("streamSubscribe", mode, "only in individual and mix modes")
         if mode != "web":

@@ -665,11 +665,11 @@ async def test_query_read_timeout_fails_over():
 
 
 def test_limits_import_stays_free_of_httpx_and_pydantic():
-    """Importing agora.limits (used inside the workflow sandbox) loads neither httpx nor pydantic."""
+    """Importing workflows.limits (Agora's rules, used inside the workflow sandbox) loads neither httpx nor pydantic."""
     import subprocess
     import sys
 
-    code = "import agora.limits, sys; print('httpx' in sys.modules, 'pydantic' in sys.modules)"
+    code = "import workflows.limits, sys; print('httpx' in sys.modules, 'pydantic' in sys.modules)"
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == "False False"
