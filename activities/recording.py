@@ -147,9 +147,7 @@ class RecordingActivities:
         try:
             answer = await _counted("acquire", self._client.acquire(params.channel, params.uid, request))
         except agora_errors.AgoraError as err:
-            raise errors.to_application_error(
-                err, default=policy.START_SERVER_ERROR_DELAYS, schedules=errors.START_SCHEDULES
-            ) from None
+            raise errors.to_application_error(err, policy.ACQUIRE) from None
         return AcquireResult(resource_id=answer.resource_id)
 
     @activity.defn(name=names.START)
@@ -186,7 +184,7 @@ class RecordingActivities:
             sid, recovered = answer.sid, False
         except agora_errors.AlreadyStarted as err:
             if not err.sid:
-                raise errors.to_application_error(err, default=()) from None
+                raise errors.to_application_error(err, policy.START) from None
             # An earlier attempt reached Agora but its answer was lost (timeout, worker crash): the same resource
             # is already recording, and Agora named its sid. Adopt it instead of starting a second recorder.
             log.warning("start on resource %s was already accepted; recovered sid %s", params.resource_id, err.sid)
@@ -200,11 +198,9 @@ class RecordingActivities:
                     type=names.ErrorType.RESOURCE_CONSUMED,
                     non_retryable=True,
                 ) from None
-            raise errors.to_application_error(err, default=()) from None
+            raise errors.to_application_error(err, policy.START) from None
         except agora_errors.AgoraError as err:
-            raise errors.to_application_error(
-                err, default=policy.START_SERVER_ERROR_DELAYS, schedules=errors.START_SCHEDULES
-            ) from None
+            raise errors.to_application_error(err, policy.START) from None
         spliced = files.expected_m3u8_names(
             sid=sid,
             cname=req.channel,
@@ -225,9 +221,7 @@ class RecordingActivities:
         except agora_errors.NotFound:
             return QueryResult(found=False)
         except agora_errors.AgoraError as err:
-            raise errors.to_application_error(
-                err, default=policy.QUERY_SERVER_ERROR_DELAYS, schedules=errors.QUERY_SCHEDULES
-            ) from None
+            raise errors.to_application_error(err, policy.QUERY) from None
         response = answer.server_response
         return QueryResult(
             found=True,
@@ -251,9 +245,7 @@ class RecordingActivities:
         except agora_errors.NoRecordedData as err:
             return StopResult(outcome="no_recorded_data", detail=err.reason)
         except agora_errors.AgoraError as err:
-            raise errors.to_application_error(
-                err, default=policy.START_SERVER_ERROR_DELAYS, schedules=errors.START_SCHEDULES, endless=True
-            ) from None
+            raise errors.to_application_error(err, policy.STOP) from None
         response = answer.server_response
         return StopResult(
             outcome="stopped",
@@ -284,7 +276,5 @@ class RecordingActivities:
                 body = models.UpdateClientRequest(stream_subscribe=streams)
                 await _counted("update", self._client.update(*where, body))
         except agora_errors.AgoraError as err:
-            raise errors.to_application_error(
-                err, default=policy.QUERY_SERVER_ERROR_DELAYS, schedules=errors.QUERY_SCHEDULES
-            ) from None
+            raise errors.to_application_error(err, policy.UPDATE) from None
         return UpdateResult(sid=params.sid)

@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from agora import limits
-
-RecordingMode = Literal["individual", "mix", "web"]
+from workflows import limits, policy
+from workflows.limits import RecordingMode
 
 Phase = Literal[
     "starting",  # acquiring and starting a recorder
@@ -38,35 +37,29 @@ SegmentEnd = Literal[
 
 StopTrigger = Literal["requested", "cancelled", "end_time", "max_duration", "failed"]
 
-DEFAULT_MAX_IDLE_TIME = 30
-"""Agora's own default maxIdleTime, in seconds (reference §2.2)."""
-
-DEFAULT_RESOURCE_EXPIRED_HOUR = 72
-"""Agora's default resourceExpiredHour, used when the request gives no planned end."""
-
-MIN_CHECK_INTERVAL = 5
-
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class TranscodingSettings(_Frozen):
-    """Mix-mode canvas settings passed to Agora's transcodingConfig."""
+    """Mix-mode canvas settings passed to Agora's transcodingConfig; the defaults are Agora's own."""
 
-    width: Annotated[int, Field(ge=16, le=1920)] = 640
-    height: Annotated[int, Field(ge=16, le=1920)] = 360
-    fps: Annotated[int, Field(ge=1, le=30)] = 15
-    bitrate: Annotated[int, Field(ge=1, le=10_000)] = 500
-    mixed_video_layout: Literal[0, 1, 2] = 1
-    background_color: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")] = "#000000"
+    width: Annotated[int, Field(ge=16, le=1920)] = limits.TRANSCODING_WIDTH
+    height: Annotated[int, Field(ge=16, le=1920)] = limits.TRANSCODING_HEIGHT
+    fps: Annotated[int, Field(ge=1, le=30)] = limits.TRANSCODING_FPS
+    bitrate: Annotated[int, Field(ge=1, le=10_000)] = limits.TRANSCODING_BITRATE
+    mixed_video_layout: Literal[0, 1, 2] = limits.TRANSCODING_LAYOUT
+    background_color: str = limits.TRANSCODING_BACKGROUND
+
+    @field_validator("background_color")
+    @classmethod
+    def _colour(cls, value: str) -> str:
+        return limits.check_colour(value)
 
     @model_validator(mode="after")
     def _canvas_fits(self) -> Self:
-        if self.width * self.height > 1920 * 1080:
-            raise ValueError(
-                f"transcoding canvas {self.width}x{self.height} is too large: width*height must be at most 1920*1080"
-            )
+        limits.check_canvas(self.width, self.height)
         return self
 
 
@@ -78,7 +71,7 @@ class RecordingRequest(_Frozen):
     uid: str = Field(description="primary recorder uid: a decimal string in 1..4294967295, used by no real user")
     backup_uid: str = Field(description="the uid used on every other restart, so two recorders never share a uid")
     max_idle_time: int = Field(
-        default=DEFAULT_MAX_IDLE_TIME,
+        default=policy.DEFAULT_MAX_IDLE_TIME,
         description="seconds Agora keeps recording an idle channel; size it to the longest break",
     )
     check_interval: int | None = Field(
@@ -102,9 +95,9 @@ class RecordingRequest(_Frozen):
         description="hours Agora keeps the session controllable; default: sized from the duration",
     )
     checks_per_run: int = Field(
-        default=600,
+        default=policy.CHECKS_PER_RUN,
         ge=2,
-        le=800,
+        le=policy.MAX_CHECKS_PER_RUN,
         description="checks before the workflow continues-as-new (800 stay under Temporal's 10,240-event warning)",
     )
 
@@ -149,15 +142,8 @@ class RecordingRequest(_Frozen):
 
     @field_validator("subscribe_audio_uids", "subscribe_video_uids")
     @classmethod
-    def _subscriptions(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        if not value or len(value) > limits.MAX_SUBSCRIBE_UIDS:
-            raise ValueError(
-                f"a subscription list has {len(value)} entries: it must have 1..{limits.MAX_SUBSCRIBE_UIDS} "
-                "(use ['#allstream#'] for everyone)"
-            )
-        return [v if v == "#allstream#" else limits.check_uid(v) for v in value]
+    def _subscriptions(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return None if value is None else limits.check_uid_list(info.field_name or "subscription list", value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -167,8 +153,10 @@ class RecordingRequest(_Frozen):
                 "never meets the previous one in the channel"
             )
         interval = self.effective_check_interval
-        if interval < MIN_CHECK_INTERVAL:
-            raise ValueError(f"check_interval {interval} s is too short: it must be at least {MIN_CHECK_INTERVAL} s")
+        if interval < policy.MIN_CHECK_INTERVAL:
+            raise ValueError(
+                f"check_interval {interval} s is too short: it must be at least {policy.MIN_CHECK_INTERVAL} s"
+            )
         if interval >= self.max_idle_time:
             raise ValueError(
                 f"check_interval {interval} s must be shorter than max_idle_time {self.max_idle_time} s "
@@ -203,7 +191,7 @@ class RecordingRequest(_Frozen):
         """The check interval in seconds, defaulting to half of max_idle_time and at most 120 s."""
         if self.check_interval is not None:
             return self.check_interval
-        return max(MIN_CHECK_INTERVAL, min(120, self.max_idle_time // 2))
+        return policy.default_check_interval(self.max_idle_time)
 
 
 class RecordingSegment(BaseModel):
@@ -226,11 +214,6 @@ class RecordingSegment(BaseModel):
     failover_uid: str | None = None
     file_list: list[str] = Field(default_factory=list)
     uploading_status: str | None = None
-
-    @property
-    def running(self) -> bool:
-        """True while this segment's recorder may still be running in Agora."""
-        return self.ended_at is None
 
 
 class RecordingGap(BaseModel):

@@ -1,16 +1,27 @@
-"""Agora's integration best practices as data and pure decisions: every schedule and threshold lives here.
+"""Agora's integration best practices as data and pure decisions: every schedule, threshold and call option.
 
 Each constant quotes the rule it implements (Agora, "Best Practices in Integrating Cloud Recording", and the Cloud
-Recording REST reference). The workflow and the activities read these values; tests assert against them. Nothing here
-does I/O or reads the clock, so the workflow may import it.
+Recording REST reference). Each kind of Agora call is declared once (`AgoraCall`): the task queue its activity runs on,
+its timeouts, Temporal's retry policy and the best-practice schedule its activity answers Agora's errors with. The
+workflow, the activities and the tests read these values; a newcomer changes a schedule here and nowhere else.
+Nothing here does I/O or reads the clock, so the workflow may import it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
 
-from workflows.models import RecordingRequest, RecordingSegment
+from temporalio.common import RetryPolicy
+
+from workflows import limits, names
+from workflows.names import ErrorType
+
+if TYPE_CHECKING:
+    from workflows.models import RecordingRequest, RecordingSegment
 
 # --- Rule 1: start -----
 # "If the returned HTTP status code is 50x, you can retry several times with the same parameters until you receive a
@@ -30,9 +41,9 @@ OVER_QUOTA_DELAYS: tuple[float, ...] = (10.0, 20.0, 30.0, 60.0)
 # A resourceId is valid for 5 minutes (code 433 after that): get a new one for the same uid, a few times at most.
 RESOURCE_EXPIRED_REACQUIRES = 2
 
-# "If you retry three times and still do not get a sid, retry with a new UID": a start unit that failed is one
-# strike; the unit is retried on the other uid, and the recording fails only when both uids keep failing.
-MAX_FAILED_START_UNITS = 6
+# "If you retry three times and still do not get a sid, retry with a new UID": a failed start unit moves to the other
+# uid. Once both uids have failed, the next round waits longer (the class is still going: never give it up).
+START_ROUND_PAUSES: tuple[float, ...] = (15.0, 30.0, 60.0, 120.0, 300.0)
 
 # --- Rule 2: confirm -----
 # "Five seconds after you receive a sid, use a backoff strategy to call query. Agora recommends that the interval
@@ -69,15 +80,26 @@ M3U8_QUERY_AFTER = {"mix": 15.0, "web": 15.0, "individual": 60.0}
 M3U8_RETRY_AFTER = 60.0
 M3U8_MAX_TRIES = 5
 
-# --- Rule 7/9: sizing -----
-# Default token and resource life when no end is planned: Agora's default resourceExpiredHour (72 h).
-UNPLANNED_HOURS = 72
+# --- Rule 7: maxIdleTime and the check interval -----
+# The request's maxIdleTime when it names none (Agora's own default, start's recordingConfig).
+DEFAULT_MAX_IDLE_TIME = limits.AGORA_DEFAULT_MAX_IDLE_TIME
+# "Agora recommends that the interval between two query calls is shorter than maxIdleTime": by default half of it,
+# and at most the two minutes Agora's reference suggests for routine polling; never under 5 s.
+MIN_CHECK_INTERVAL = 5
+MAX_DEFAULT_CHECK_INTERVAL = 120
+
+# --- Rule 9: sizing and long classes -----
+# Default token and resource life when no end is planned: Agora's default resourceExpiredHour.
+UNPLANNED_HOURS = limits.AGORA_DEFAULT_RESOURCE_EXPIRED_HOUR
 # Margin added to a planned duration for the resource and the token (a class may overrun a little).
 PLANNED_MARGIN = timedelta(hours=2)
-# Continue-as-new well before Temporal's 10,240-event warning: a check costs at most 11 events, so the default of
-# 600 checks a run (RecordingRequest.checks_per_run) stays under 7,000 events, restarts and probes included.
+# Continue-as-new well before Temporal's 10,240-event warning: a check costs 6 events (11 in recordings started before
+# queries became local activities), so 600 checks a run stay under 7,000 events, restarts and probes included; 800 is
+# the most a request may ask for.
+CHECKS_PER_RUN = 600
+MAX_CHECKS_PER_RUN = 800
 
-# --- Activity timeouts -----
+# --- Agora calls: timeouts, retry policies, error schedules -----
 # Agora answers acquire, start, query and update within seconds; the client's own timeout is 10 s.
 CALL_TIMEOUT = timedelta(seconds=30)
 # A synchronous stop answers after the upload finishes; Agora allows about 20 s before answering code 50.
@@ -86,6 +108,104 @@ STOP_TIMEOUT = timedelta(seconds=60)
 # the worker's query pace. All attempts together (the 50x schedule is 5+10+15+30 s) end within two minutes.
 QUERY_TIMEOUT = timedelta(seconds=12)
 QUERY_GIVE_UP_AFTER = timedelta(minutes=2)
+# A local query's retry waits on a durable timer, visible in history, instead of inside a held workflow task.
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=1)
+# Agora calls answer in seconds; Temporal retries them on the schedule the activity picks (next_retry_delay). The
+# initial interval also covers a worker that died mid-call: the retry comes 3 s after the call timed out.
+AGORA_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=3),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=12,
+)
+# Stop never gives up by itself: a recorder left running is the failure this product exists to prevent.
+STOP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=3), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=60)
+)
+STOP_GIVE_UP_AFTER = timedelta(minutes=30)
+
+Schedule = tuple[float, ...]
+
+
+def _schedule(error_kinds: Sequence[str], by_kind: Mapping[str, Schedule], default: Schedule) -> Schedule:
+    for kind in error_kinds:
+        if kind in by_kind:
+            return by_kind[kind]
+    return default
+
+
+def start_schedule(error_kinds: Sequence[str]) -> Schedule:
+    """Rule 1's delays for a retryable failure of acquire, start or stop: 3/6/9 s, or Agora's own for 65, 429, 406.
+
+    `error_kinds` is the error's class kind followed by its parents' (`ServerError` before `ServiceError`).
+    """
+    by_kind = {
+        ErrorType.REQUEST_NOT_COMPLETED: REQUEST_NOT_COMPLETED_DELAYS,
+        ErrorType.RATE_LIMITED: RATE_LIMITED_DELAYS,
+        ErrorType.OVER_QUOTA: OVER_QUOTA_DELAYS,
+    }
+    return _schedule(error_kinds, by_kind, START_SERVER_ERROR_DELAYS)
+
+
+def query_schedule(error_kinds: Sequence[str]) -> Schedule:
+    """Rule 4's delays for a retryable failure of query or update: 5/10/15/30 s, or Agora's own for 65 and 429."""
+    by_kind = {
+        ErrorType.REQUEST_NOT_COMPLETED: REQUEST_NOT_COMPLETED_DELAYS,
+        ErrorType.RATE_LIMITED: RATE_LIMITED_DELAYS,
+    }
+    return _schedule(error_kinds, by_kind, QUERY_SERVER_ERROR_DELAYS)
+
+
+Queue = Literal["workflow", "control", "query"]
+
+
+@dataclass(frozen=True)
+class AgoraCall:
+    """One kind of Agora call, declared once: its activity, task queue, timeouts, retry policy and error schedule.
+
+    `queue` is the role of the task queue its activity runs on: the workflow's own (a local activity), `control`
+    (acquire, start, stop and update, with their own rate budget) or `query` (queries of recordings started before
+    queries became local activities). When the schedule is used up the activity's failure turns non-retryable, so the
+    workflow decides what comes next; `endless` repeats the schedule's last delay instead (stop never gives up).
+    """
+
+    activity: str
+    queue: Queue
+    start_to_close: timedelta
+    retry: RetryPolicy
+    schedule: Callable[[Sequence[str]], Schedule]
+    give_up_after: timedelta | None = None
+    local_retry_threshold: timedelta | None = None
+    endless: bool = False
+
+    @property
+    def local(self) -> bool:
+        """True when the call runs as a local activity in the workflow worker."""
+        return self.queue == "workflow"
+
+    def retry_delay(self, error_kinds: Sequence[str], attempt: int) -> float | None:
+        """Seconds before retrying a retryable failure after attempt `attempt`, or None once the schedule is used up."""
+        delays = self.schedule(error_kinds)
+        return capped_delay(delays, attempt) if self.endless else delay_for_attempt(delays, attempt)
+
+
+ACQUIRE = AgoraCall(names.ACQUIRE, "control", CALL_TIMEOUT, AGORA_RETRY, start_schedule)
+START = AgoraCall(names.START, "control", CALL_TIMEOUT, AGORA_RETRY, start_schedule)
+QUERY = AgoraCall(
+    names.QUERY,
+    "workflow",
+    QUERY_TIMEOUT,
+    AGORA_RETRY,
+    query_schedule,
+    give_up_after=QUERY_GIVE_UP_AFTER,
+    local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+)
+# Recordings started before queries became local activities still query on the `-query` task queue.
+QUERY_ON_QUEUE = AgoraCall(names.QUERY, "query", CALL_TIMEOUT, AGORA_RETRY, query_schedule)
+STOP = AgoraCall(
+    names.STOP, "control", STOP_TIMEOUT, STOP_RETRY, start_schedule, give_up_after=STOP_GIVE_UP_AFTER, endless=True
+)
+UPDATE = AgoraCall(names.UPDATE, "control", CALL_TIMEOUT, AGORA_RETRY, query_schedule)
 
 
 def delay_for_attempt(delays: tuple[float, ...], attempt: int) -> float | None:
@@ -98,6 +218,11 @@ def delay_for_attempt(delays: tuple[float, ...], attempt: int) -> float | None:
 def capped_delay(delays: tuple[float, ...], attempt: int) -> float:
     """The delay before retry `attempt`, repeating the schedule's last value once it is used up."""
     return delays[min(max(attempt, 1), len(delays)) - 1]
+
+
+def default_check_interval(max_idle_time: int) -> int:
+    """Rule 7: the check interval a request gets when it names none: half of maxIdleTime, within 5..120 s."""
+    return max(MIN_CHECK_INTERVAL, min(MAX_DEFAULT_CHECK_INTERVAL, max_idle_time // 2))
 
 
 def other_uid(request: RecordingRequest, uid: str) -> str:

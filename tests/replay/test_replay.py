@@ -5,8 +5,8 @@ the stock policy (crash and restart, failover duplicate, a start 50x burst endin
 and later an old recorder hidden by 404s, a start answered 400/53, a recorder gone while confirming). Every
 generation's set is kept (`record_histories.GENERATIONS`): `<scenario>.json` were written before the patches,
 `<scenario>-<tag>.json` after the patch the tag names. A change
-that would break recordings in flight fails here; such a change needs `workflow.patched` (the `PATCH_*` names in
-workflows/recording.py) and a new fixture set.
+that would break recordings in flight fails here; such a change needs `workflow.patched` (the names in
+workflows/patches.py) and a new fixture set.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from temporalio.workflow import NondeterminismError
 
 from tests.replay import record_histories
 from tests.security import support
-from workflows import names, recording
+from workflows import names, patches
 from workflows.models import RecordingInput, RecordingManifest
 from workflows.recording import RecordingWorkflow
 
@@ -73,11 +73,11 @@ def test_every_patch_is_taken_by_some_fixture():
 
     A new patch without a fixture set recorded after it fails here: its branch would otherwise never be replayed.
     """
-    patch_names = {v for k, v in vars(recording).items() if k.startswith("PATCH_") and isinstance(v, str)}
+    patch_names = {v for k, v in vars(patches).items() if k.isupper() and isinstance(v, str)}
     taken = set().union(*(_patches(p) for p in HISTORIES))
     assert patch_names <= taken, f"no fixture takes {sorted(patch_names - taken)}"
     old_set = [p for p in HISTORIES if "-" not in p.stem]
-    assert old_set and all(recording.PATCH_LOCAL_QUERIES not in _patches(p) for p in old_set)
+    assert old_set and all(patches.LOCAL_QUERIES not in _patches(p) for p in old_set)
 
 
 def test_fixtures_hold_no_secret():

@@ -19,17 +19,10 @@ from workflows.models import RecordingRequest
 BASE: dict[str, Any] = {"channel": "class-1", "uid": "527841", "backup_uid": "527842"}
 
 
-def _raise_mapped(err: agora_errors.AgoraError, **kwargs: Any) -> ApplicationError:
-    def fn() -> ApplicationError:
-        return activity_errors.to_application_error(err, **kwargs)
-
-    return fn()
-
-
-def _mapped_at_attempt(attempt: int, err: agora_errors.AgoraError, **kwargs: Any) -> ApplicationError:
+def _mapped_at_attempt(attempt: int, err: agora_errors.AgoraError, call: policy.AgoraCall) -> ApplicationError:
     env = ActivityEnvironment()
     env.info = replace(env.info, attempt=attempt)
-    result: ApplicationError = env.run(_raise_mapped, err, **kwargs)
+    result: ApplicationError = env.run(activity_errors.to_application_error, err, call)
     return result
 
 
@@ -43,7 +36,7 @@ def test_start_50x_schedule_is_3_6_9_then_gives_up():
     """Start 50x retries come after 3, 6 and 9 s; the fourth failure is non-retryable so the workflow switches uid."""
     delays = []
     for attempt in range(1, 5):
-        mapped = _mapped_at_attempt(attempt, _server_error(), default=policy.START_SERVER_ERROR_DELAYS)
+        mapped = _mapped_at_attempt(attempt, _server_error(), policy.START)
         delays.append(mapped.next_retry_delay.total_seconds() if mapped.next_retry_delay else None)
         assert mapped.type == names.ErrorType.SERVER_ERROR
         assert mapped.non_retryable == (attempt == 4)
@@ -54,10 +47,7 @@ def test_query_404_schedule_and_50x_schedule_match_agora():
     """The 404 backoff is 5/10/15 s and the query 50x backoff 5/10/15/30 s, as Agora recommends."""
     assert policy.NOT_FOUND_DELAYS == (5.0, 10.0, 15.0)
     assert policy.QUERY_SERVER_ERROR_DELAYS == (5.0, 10.0, 15.0, 30.0)
-    mapped = [
-        _mapped_at_attempt(a, _server_error(), default=policy.QUERY_SERVER_ERROR_DELAYS).next_retry_delay
-        for a in range(1, 5)
-    ]
+    mapped = [_mapped_at_attempt(a, _server_error(), policy.QUERY).next_retry_delay for a in range(1, 5)]
     assert [m.total_seconds() for m in mapped if m] == [5.0, 10.0, 15.0, 30.0]
 
 
@@ -65,10 +55,7 @@ def test_request_not_completed_retried_after_3_then_6_seconds():
     """206/65 retries after 3 s, then 6 s, then stops retrying."""
     err = agora_errors.classify_response("start", 206, b'{"code": 65, "reason": "request not completed"}')
     assert err is not None
-    got = [
-        _mapped_at_attempt(a, err, default=policy.START_SERVER_ERROR_DELAYS, schedules=activity_errors.START_SCHEDULES)
-        for a in (1, 2, 3)
-    ]
+    got = [_mapped_at_attempt(a, err, policy.START) for a in (1, 2, 3)]
     assert [g.next_retry_delay for g in got] == [timedelta(seconds=3), timedelta(seconds=6), None]
     assert got[2].non_retryable
 
@@ -77,13 +64,13 @@ def test_non_retryable_agora_error_is_non_retryable_at_once():
     """A 400/2 maps to a non-retryable failure of type InvalidParameter on the first attempt."""
     err = agora_errors.classify_response("start", 400, b'{"code": 2, "reason": "invalid parameter"}')
     assert err is not None
-    mapped = _mapped_at_attempt(1, err, default=policy.START_SERVER_ERROR_DELAYS)
+    mapped = _mapped_at_attempt(1, err, policy.START)
     assert mapped.non_retryable and mapped.type == "InvalidParameter" and mapped.next_retry_delay is None
 
 
 def test_stop_schedule_never_gives_up():
     """Stop keeps retrying 50x at the last delay once the schedule is used up."""
-    mapped = _mapped_at_attempt(9, _server_error(), default=policy.START_SERVER_ERROR_DELAYS, endless=True)
+    mapped = _mapped_at_attempt(9, _server_error(), policy.STOP)
     assert not mapped.non_retryable and mapped.next_retry_delay == timedelta(seconds=9)
 
 
@@ -155,12 +142,12 @@ BAD_REQUESTS: list[tuple[dict[str, Any], str]] = [
     ({"resource_expired_hour": 721}, "resource"),
     ({"file_name_prefix": ["bad-part"]}, "prefix"),
     ({"storage_profile": "no spaces"}, "storage_profile"),
-    ({"subscribe_audio_uids": ["1"] * 33}, "1..32"),
+    ({"subscribe_audio_uids": ["1"] * 33}, "at most 32"),
     ({"stream_types": 1, "subscribe_audio_uids": ["1001"]}, "video only"),
     ({"end_at": datetime(2030, 1, 1)}, "timezone"),
     ({"max_duration": timedelta(seconds=-1)}, "positive"),
     ({"unknown_field": 1}, "unknown_field"),
-    ({"mode": "mix", "transcoding": {"width": 1920, "height": 1920}}, "1920*1080"),
+    ({"mode": "mix", "transcoding": {"width": 1920, "height": 1920}}, "1920 × 1080"),
 ]
 
 
