@@ -163,3 +163,36 @@ def test_default_check_interval_is_half_of_max_idle_and_at_most_two_minutes():
     """Without a check interval, checks run at half of maxIdleTime, at most every 120 s."""
     assert RecordingRequest(**BASE).effective_check_interval == 15
     assert RecordingRequest(**BASE, max_idle_time=600).effective_check_interval == 120
+
+
+def test_the_workflow_calls_each_activity_with_the_types_the_worker_defines():
+    """Every entry of the workflow's activity table names a worker activity whose input and result types it shares."""
+    from temporalio import activity
+
+    from activities.recording import RecordingActivities
+    from workflows import calls
+
+    defined = {}
+    for attr in vars(RecordingActivities).values():
+        definition = activity._Definition.from_callable(attr) if callable(attr) else None
+        if definition is not None:
+            defined[definition.name] = (definition.arg_types, definition.ret_type)
+    for entry in calls.TABLE:
+        assert defined[entry.call.activity] == ([entry.input_type], entry.result_type), entry.call.activity
+    assert {entry.call.activity for entry in calls.TABLE} == set(defined)
+
+
+def test_each_call_kind_retries_agoras_errors_on_its_own_schedule():
+    """A 206/65 is retried at 3 then 6 s on every call; a 50x at 3/6/9 s on acquire, start and stop, 5/10/15/30 s on
+    query and update; a 406 on acquire waits out the quota schedule; stop never runs out of retries."""
+    not_completed = [names.ErrorType.REQUEST_NOT_COMPLETED, "ServiceError", "AgoraError"]
+    server_error = [names.ErrorType.SERVER_ERROR, "ServiceError", "AgoraError"]
+    for call in (policy.ACQUIRE, policy.START, policy.QUERY, policy.QUERY_ON_QUEUE, policy.UPDATE):
+        assert [call.retry_delay(not_completed, a) for a in (1, 2, 3)] == [3.0, 6.0, None]
+    for call in (policy.ACQUIRE, policy.START):
+        assert [call.retry_delay(server_error, a) for a in range(1, 5)] == [3.0, 6.0, 9.0, None]
+    for call in (policy.QUERY, policy.UPDATE):
+        assert [call.retry_delay(server_error, a) for a in range(1, 6)] == [5.0, 10.0, 15.0, 30.0, None]
+    assert policy.ACQUIRE.retry_delay([names.ErrorType.OVER_QUOTA], 1) == policy.OVER_QUOTA_DELAYS[0]
+    assert policy.STOP.retry_delay(server_error, 50) == 9.0
+    assert policy.QUERY.local and not policy.QUERY_ON_QUEUE.local and policy.STOP.queue == "control"
