@@ -19,6 +19,7 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy agora emulator workflows activities recorder worker.py
@@ -51,7 +52,7 @@ worker: $(STAMP)
 	$(BIN)/python worker.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .import_linter_cache
 
 # Benchmarks (never part of `make test`): every figure of bench/RESULTS.md; `make bench BENCH_ARGS=--quick` for a smoke run.
 .PHONY: bench
