@@ -69,7 +69,8 @@ class LocalCheckWorkflow:
 
 async def serve(address: str, queue: str, rate_limit: float, control_share: float = 0.3) -> None:
     """Run the ceiling workers with the product worker's options until SIGTERM or SIGINT."""
-    from worker import DEFAULT_CACHED_RECORDINGS, GRACEFUL_SHUTDOWN, STICKY_TIMEOUT
+    from recorder.settings import DEFAULT_CACHED_RECORDINGS
+    from recorder.worker import GRACEFUL_SHUTDOWN, STICKY_TIMEOUT
 
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     stop = asyncio.Event()

@@ -21,7 +21,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from recorder.connection import task_queue as default_task_queue
+from recorder.settings import load_settings
 from workflows import names
 from workflows.models import RecordingInput, RecordingManifest, RecordingRequest, RecordingStatus, StopRequest
 from workflows.recording import RecordingWorkflow
@@ -130,14 +130,17 @@ def _human(delta: timedelta) -> str:
 async def start_recording(
     client: Client, request: RecordingRequest, *, app_id: str, task_queue: str | None = None
 ) -> StartOutcome:
-    """Start recording a channel, or return the recording already running for it (never a second recorder)."""
+    """Start recording a channel, or return the recording already running for it (never a second recorder).
+
+    `task_queue` defaults to the settings' (RECORDER_TASK_QUEUE).
+    """
     wid = workflow_id(app_id, request.channel)
     try:
         handle = await client.start_workflow(
             RecordingWorkflow.run,
             RecordingInput(request=request),
             id=wid,
-            task_queue=task_queue or default_task_queue(),
+            task_queue=task_queue or load_settings(require=()).task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             search_attributes=TypedSearchAttributes(

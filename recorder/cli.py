@@ -8,9 +8,11 @@
     recorder worker            # same as `python worker.py`
     recorder demo [args]       # same as `python -m recorder.demo`
 
-Recordings are named by AGORA_APP_ID and the channel; nothing but the worker needs an Agora secret. Temporal is
-reached as `recorder.connection.connect()` says (TEMPORAL_ADDRESS, TEMPORAL_PROFILE, …). Errors are one line on
-stderr: exit code 2 for bad options or settings, 1 for a failure at run time.
+Recordings are named by AGORA_APP_ID and the channel; nothing but the worker needs an Agora secret. The settings
+(AGORA_APP_ID, RECORDER_UID, RECORDER_BACKUP_UID, RECORDER_TASK_QUEUE) come from `recorder.settings`, so a .env file
+works as for the worker; Temporal is reached as `recorder.connection.connect()` says (TEMPORAL_ADDRESS,
+TEMPORAL_PROFILE, …). Errors are one line on stderr: exit code 2 for bad options or settings, 1 for a failure at run
+time.
 """
 
 from __future__ import annotations
@@ -37,15 +39,16 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from recorder import api
-from recorder.connection import ConnectionError_, connect, task_queue
+from recorder import api, worker
+from recorder.connection import ConnectionError_, connect
+from recorder.settings import Settings, SettingsError, load_settings, variable
 from workflows.models import RecordingManifest, RecordingRequest, RecordingStatus
 from workflows.recording import RecordingWorkflow
 
 PROG = "recorder"
-UID_ENV = "RECORDER_UID"
-BACKUP_UID_ENV = "RECORDER_BACKUP_UID"
-APP_ID_ENV = "AGORA_APP_ID"
+UID_ENV = variable("uid")
+BACKUP_UID_ENV = variable("backup_uid")
+APP_ID_ENV = variable("app_id")
 # Phases in which `start --wait` considers the recorder up (a fault is surfaced, but the recorder runs).
 _UP = frozenset({"recording", "fault"})
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
@@ -139,10 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_request(args: argparse.Namespace) -> RecordingRequest:
-    """The RecordingRequest for `start`, with the model's validation turned into one readable line."""
-    uid = args.uid or os.environ.get(UID_ENV)
-    backup = args.backup_uid or os.environ.get(BACKUP_UID_ENV)
+def build_request(args: argparse.Namespace, settings: Settings) -> RecordingRequest:
+    """The RecordingRequest for `start` (uids default to the settings'), its validation made one readable line."""
+    uid = args.uid or settings.uid
+    backup = args.backup_uid or settings.backup_uid
     if not uid:
         raise UsageError(f"--uid is required (or set {UID_ENV}): the recorder's uid, used by no real user")
     if not backup:
@@ -181,11 +184,18 @@ def validation_message(exc: ValidationError) -> str:
     return "; ".join(" ".join(p.split()) for p in problems)
 
 
-def _app_id() -> str:
-    value = os.environ.get(APP_ID_ENV, "").strip()
-    if not value:
+def _settings() -> Settings:
+    """The settings the CLI uses (App ID, default uids, task queue); a bad one is a usage error."""
+    try:
+        return load_settings(require=())
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _app_id(settings: Settings) -> str:
+    if not settings.app_id:
         raise UsageError(f"{APP_ID_ENV} is not set: the Agora App ID names each channel's recording")
-    return value
+    return settings.app_id
 
 
 # --- output ----------------------------------------------------------------------------------------------------
@@ -279,8 +289,8 @@ def _out(text: str, stream: TextIO | None = None) -> None:
 # --- commands --------------------------------------------------------------------------------------------------
 
 
-async def _start(client: Client, args: argparse.Namespace, request: RecordingRequest, app_id: str) -> int:
-    outcome = await api.start_recording(client, request, app_id=app_id, task_queue=task_queue())
+async def _start(client: Client, args: argparse.Namespace, request: RecordingRequest, app_id: str, queue: str) -> int:
+    outcome = await api.start_recording(client, request, app_id=app_id, task_queue=queue)
     if outcome.already_running:
         phase = outcome.status.phase if outcome.status else "unknown"
         _out(f"already recording: {outcome.workflow_id} (phase {phase}); not starting a second recorder")
@@ -328,8 +338,7 @@ async def _stop(client: Client, args: argparse.Namespace, app_id: str) -> int:
     return 0 if manifest.phase == "stopped" else 1
 
 
-async def _list(client: Client, args: argparse.Namespace) -> int:
-    app_id = os.environ.get(APP_ID_ENV, "").strip() or None
+async def _list(client: Client, args: argparse.Namespace, app_id: str | None) -> int:
     rows = await api.list_recordings(client, app_id=app_id, phase=args.phase, running_only=not args.all)
     if args.json:
         _out(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
@@ -377,7 +386,8 @@ async def run(argv: Sequence[str]) -> int:
         return _fail(str(exc), 1)
     except RPCError as exc:
         if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):  # the query timed out
-            return _fail(f"no worker answered in time: is a recording worker polling task queue {task_queue()}?", 1)
+            queue = _settings().task_queue  # read fine a moment ago, or the command would not have reached Temporal
+            return _fail(f"no worker answered in time: is a recording worker polling task queue {queue}?", 1)
         return _fail(f"Temporal refused the request: {exc.message}", 1)
     except WorkflowFailureError as exc:
         return _fail(f"the recording failed: {exc.cause or exc}", 1)
@@ -395,21 +405,20 @@ def _fail(message: str, rc: int) -> int:
 async def _dispatch(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "worker":
-        import worker
-
         return await worker.main([])
-    request = build_request(args) if args.command == "start" else None
-    app_id = _app_id() if args.command in ("start", "status", "stop", "watch") else ""
+    settings = _settings()
+    request = build_request(args, settings) if args.command == "start" else None
+    app_id = _app_id(settings) if args.command in ("start", "status", "stop", "watch") else ""
     client = await connect()
     if args.command == "start":
         assert request is not None
-        return await _start(client, args, request, app_id)
+        return await _start(client, args, request, app_id, settings.task_queue)
     if args.command == "status":
         return await _status(client, args, app_id)
     if args.command == "stop":
         return await _stop(client, args, app_id)
     if args.command == "list":
-        return await _list(client, args)
+        return await _list(client, args, settings.app_id or None)
     return await _watch(client, args, app_id)
 
 

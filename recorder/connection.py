@@ -7,7 +7,6 @@ dev server, a self-hosted cluster or Temporal Cloud. The pydantic data converter
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from temporalio.client import Client
@@ -15,18 +14,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
-from workflows.names import DEFAULT_TASK_QUEUE
-
 DEFAULT_ADDRESS = "127.0.0.1:7233"
 
 
 class ConnectionError_(Exception):
     """Temporal could not be reached; the message says where we tried and what to check."""
-
-
-def task_queue() -> str:
-    """The workflow task queue (`RECORDER_TASK_QUEUE`, default agora-recording)."""
-    return os.environ.get("RECORDER_TASK_QUEUE", DEFAULT_TASK_QUEUE)
 
 
 def connect_config(**overrides: Any) -> dict[str, Any]:

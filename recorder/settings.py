@@ -1,35 +1,64 @@
-"""The worker's Agora settings, read from the environment: credentials, endpoint, storage profiles, limits.
+"""Every setting the product documents, read in one place: the environment, then a `.env` file, then defaults.
 
-These never enter a workflow: activities read them, so history, search attributes and results stay free of secrets.
+`AGORA_*` are the worker's Agora credentials, endpoint, storage profiles and rate limits; `RECORDER_*` the task queue,
+the worker's cache and metrics, and the CLI's default uids; `LOG_LEVEL` the worker's log level. Temporal's connection
+is not here: it comes from Temporal's own environment configuration (`recorder.connection`).
+
+The secrets never enter a workflow: activities read them, so history, search attributes and results stay free of them.
+The CLI needs only the App ID; the worker asks for its credentials with `load_settings()` (see `WORKER_NEEDS`).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from activities.storage import StorageProfile
 from agora.client import DEFAULT_BASE_URL
+from workflows.names import DEFAULT_TASK_QUEUE
 
-EMULATOR_APP_ID = "emulator-app-id"
-EMULATOR_CUSTOMER_ID = "emulator-customer"
-EMULATOR_CUSTOMER_SECRET = "emulator-secret"
+# Recordings whose state the worker keeps in memory between checks (about 0.26 MB each, measured). A recording not in
+# the cache is replayed from its whole history at its next check: with more recordings than this on one worker, every
+# check becomes a replay and the worker saturates (the SDK's default of 1,000 made it collapse at 1,500 recordings).
+DEFAULT_CACHED_RECORDINGS = 2000
+MAX_CACHED_RECORDINGS = 100_000
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# The fields the worker cannot run without (the CLI needs none of them but the App ID, and checks that itself).
+WORKER_NEEDS = ("app_id", "customer_id", "customer_secret")
 
 
 class SettingsError(Exception):
-    """The worker's settings are missing or invalid; the message names each variable and what is expected."""
+    """The settings are missing or invalid; the message names each variable and what is expected."""
 
 
-class AgoraSettings(BaseSettings):
-    """Agora credentials and worker limits, from AGORA_* variables (or a .env file)."""
+class Settings(BaseSettings):
+    """The product's settings: AGORA_*, RECORDER_* and LOG_LEVEL variables, or a .env file in the working directory.
 
-    model_config = SettingsConfigDict(env_prefix="AGORA_", env_file=".env", extra="ignore", frozen=True)
+    Fields without an alias read `AGORA_<FIELD>`; the others read the variable named by their alias. Either the field
+    name or the variable name may be passed as a keyword.
+    """
 
-    app_id: str = Field(min_length=1)
-    customer_id: str = Field(min_length=1)
-    customer_secret: SecretStr
+    model_config = SettingsConfigDict(
+        env_prefix="AGORA_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        # `AGORA_APP_CERTIFICATE=` in a .env file means "no certificate", not "an empty certificate".
+        env_ignore_empty=True,
+        str_strip_whitespace=True,
+    )
+
+    # Empty means unset: the CLI runs without the credentials, the worker refuses to (`WORKER_NEEDS`).
+    app_id: str = ""
+    customer_id: str = ""
+    customer_secret: SecretStr = SecretStr("")
     app_certificate: SecretStr | None = None
     base_url: str = DEFAULT_BASE_URL
     request_timeout: float = Field(default=10.0, gt=0)
@@ -46,12 +75,21 @@ class AgoraSettings(BaseSettings):
         default=1, ge=1, le=1000, description="worker processes sharing this App ID (each paces its own queries)"
     )
 
+    task_queue: str = Field(default=DEFAULT_TASK_QUEUE, min_length=1, validation_alias="RECORDER_TASK_QUEUE")
+    uid: str | None = Field(default=None, validation_alias="RECORDER_UID", description="`recorder start`'s --uid")
+    backup_uid: str | None = Field(
+        default=None, validation_alias="RECORDER_BACKUP_UID", description="`recorder start`'s --backup-uid"
+    )
+    cached_recordings: int = Field(default=DEFAULT_CACHED_RECORDINGS, validation_alias="RECORDER_CACHED_RECORDINGS")
+    metrics_bind: str | None = Field(
+        default=None, validation_alias="RECORDER_METRICS_BIND", description="host:port of the Prometheus endpoint"
+    )
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+
     @field_validator("storage_profiles", mode="before")
     @classmethod
     def _profiles(cls, value: object) -> object:
         if isinstance(value, str):
-            import json
-
             try:
                 return json.loads(value) if value.strip() else {}
             except json.JSONDecodeError as exc:
@@ -61,8 +99,41 @@ class AgoraSettings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("cached_recordings", mode="before")
+    @classmethod
+    def _cache_size(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return DEFAULT_CACHED_RECORDINGS
+        try:
+            number = int(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else 0
+        except ValueError:
+            number = 0
+        if not 1 <= number <= MAX_CACHED_RECORDINGS:
+            raise ValueError(
+                f"RECORDER_CACHED_RECORDINGS must be a whole number from 1 to {MAX_CACHED_RECORDINGS} (recordings kept "
+                f"in memory), got {value!r}"
+            )
+        return number
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().upper() in LOG_LEVELS:
+            return value.strip().upper()
+        raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _metrics_bind(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"RECORDER_METRICS_BIND must be host:port, e.g. 127.0.0.1:9464, got {value!r}")
+        return value
+
     @model_validator(mode="after")
-    def _certificate_needs_hex_ids(self) -> AgoraSettings:
+    def _certificate_needs_hex_ids(self) -> Settings:
         if self.app_certificate is not None:
             hexdigits = set("0123456789abcdefABCDEF")
             cert = self.app_certificate.get_secret_value()
@@ -77,21 +148,23 @@ class AgoraSettings(BaseSettings):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _default_profile_is_whole(self) -> Settings:
+        if self.storage_bucket is not None and "default" not in self.storage_profiles:
+            missing = [
+                variable(name)
+                for name in ("storage_vendor", "storage_access_key", "storage_secret_key")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"AGORA_STORAGE_BUCKET is set but {', '.join(missing)} is not")
+        return self
+
     def profiles(self) -> dict[str, StorageProfile]:
         """Every storage profile: AGORA_STORAGE_PROFILES, plus "default" from the single AGORA_STORAGE_* variables."""
         out = dict(self.storage_profiles)
         if self.storage_bucket is not None and "default" not in out:
-            missing = [
-                name
-                for name, v in (
-                    ("AGORA_STORAGE_VENDOR", self.storage_vendor),
-                    ("AGORA_STORAGE_ACCESS_KEY", self.storage_access_key),
-                    ("AGORA_STORAGE_SECRET_KEY", self.storage_secret_key),
-                )
-                if v is None
-            ]
-            if missing:
-                raise SettingsError(f"AGORA_STORAGE_BUCKET is set but {', '.join(missing)} is not")
+            # Whole, as _default_profile_is_whole made sure.
             assert self.storage_vendor is not None
             assert self.storage_access_key is not None and self.storage_secret_key is not None
             out["default"] = StorageProfile(
@@ -103,6 +176,17 @@ class AgoraSettings(BaseSettings):
                 endpoint=self.storage_endpoint,
             )
         return out
+
+    def require(self, fields: Iterable[str] = WORKER_NEEDS) -> Settings:
+        """These settings, or a SettingsError naming the variable of each of `fields` that is not set."""
+        missing = []
+        for name in fields:
+            value = getattr(self, name)
+            if not (value.get_secret_value() if isinstance(value, SecretStr) else value):
+                missing.append(f"{variable(name)} is missing")
+        if missing:
+            raise SettingsError("settings: " + "; ".join(missing))
+        return self
 
     @property
     def control_rate(self) -> float:
@@ -129,14 +213,34 @@ class AgoraSettings(BaseSettings):
         return self.base_url.startswith(("http://127.", "http://localhost", "http://[::1]"))
 
 
-def load_settings(**overrides: object) -> AgoraSettings:
-    """Read the settings, turning pydantic's report into one clear error that names each variable."""
+def variable(field: str) -> str:
+    """The environment variable of a settings field (its alias, else AGORA_<FIELD>); a variable name stays as is."""
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return field
+    alias = info.validation_alias
+    return alias if isinstance(alias, str) else f"AGORA_{field.upper()}"
+
+
+def load_settings(*, require: Iterable[str] = WORKER_NEEDS, **overrides: object) -> Settings:
+    """Read the settings, turning every problem into one line that names each variable and what is allowed.
+
+    `require`: the fields that must be set (the worker's credentials by default; the CLI asks for none).
+    """
     try:
-        return AgoraSettings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
-        for e in exc.errors():
-            name = "AGORA_" + "_".join(str(p) for p in e["loc"][:1]).upper()
-            what = "is missing" if e["type"] == "missing" else f"is invalid: {e['msg']}"
-            problems.append(f"{name} {what}")
-        raise SettingsError("Agora settings: " + "; ".join(problems)) from None
+        raise SettingsError("settings: " + "; ".join(_problem(e) for e in exc.errors())) from None
+    return settings.require(require)
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One pydantic error as "<VARIABLE> is invalid: <why>", or the validator's own sentence when it names one."""
+    loc = error["loc"]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc:  # a check across fields: its message names the variables
+        return message
+    name = variable(str(loc[0]))
+    if message.startswith(name):
+        return message
+    return f"{name} is missing" if error["type"] == "missing" else f"{name} is invalid: {message}"

@@ -8,11 +8,13 @@ import subprocess
 import sys
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from recorder import api, cli
-from recorder.devserver import free_port
+from recorder.processes import free_port
+from recorder.settings import load_settings
 from tests.recorder.conftest import APP_ID, Rig, channel
 from tests.workflows.helpers import TEACHER, tasks_of
 
@@ -161,9 +163,23 @@ async def test_uids_from_the_environment(monkeypatch: pytest.MonkeyPatch, capsys
     assert "uid and backup_uid are both 11" in one_error_line(capsys.readouterr().err)
     monkeypatch.setenv("RECORDER_BACKUP_UID", "12")
     req = cli.build_request(
-        cli.build_parser().parse_args(["start", "c1", "--max-idle", "1h30m", "--file-prefix", "a/b"])
+        cli.build_parser().parse_args(["start", "c1", "--max-idle", "1h30m", "--file-prefix", "a/b"]),
+        load_settings(require=()),
     )
     assert (req.uid, req.backup_uid, req.max_idle_time, req.file_name_prefix) == ("11", "12", 5400, ["a", "b"])
+
+
+async def test_uids_and_app_id_from_a_dotenv_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """RECORDER_UID, RECORDER_BACKUP_UID and AGORA_APP_ID in a .env file reach `start` like exported variables."""
+    for name in ("RECORDER_UID", "RECORDER_BACKUP_UID", "AGORA_APP_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")  # never reached
+    (tmp_path / ".env").write_text(f"AGORA_APP_ID={APP_ID}\nRECORDER_UID=11\nRECORDER_BACKUP_UID=11\n")
+    monkeypatch.chdir(tmp_path)
+    assert await cli.run(["start", "c1"]) == 2
+    assert "uid and backup_uid are both 11" in one_error_line(capsys.readouterr().err)
 
 
 async def test_missing_app_id_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):

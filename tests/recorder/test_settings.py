@@ -1,6 +1,8 @@
-"""The worker's Agora settings: clear errors that name the variable, secrets never shown."""
+"""The product's settings: clear errors that name the variable, secrets never shown, a .env file read for all."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -9,8 +11,10 @@ from recorder.settings import SettingsError, load_settings
 BASE = {"app_id": "a" * 32, "customer_id": "cust", "customer_secret": "s3cret-customer", "_env_file": None}
 
 
-def test_missing_credentials_are_named():
+def test_missing_credentials_are_named(monkeypatch: pytest.MonkeyPatch):
     """Missing AGORA_CUSTOMER_ID and AGORA_CUSTOMER_SECRET are both named in one error."""
+    for name in ("AGORA_CUSTOMER_ID", "AGORA_CUSTOMER_SECRET"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(SettingsError) as exc:
         load_settings(app_id="x", _env_file=None)
     assert "AGORA_CUSTOMER_ID is missing" in str(exc.value)
@@ -46,3 +50,24 @@ def test_storage_profile_from_single_variables_and_json():
     with pytest.raises(SettingsError) as exc:
         load_settings(**BASE, storage_profiles="{not json")
     assert "AGORA_STORAGE_PROFILES is not valid JSON" in str(exc.value)
+
+
+def test_a_dotenv_file_sets_recorder_values_and_the_log_level(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """RECORDER_* and LOG_LEVEL are read from .env like AGORA_*, and a variable in the environment wins over it."""
+    for name in ("RECORDER_TASK_QUEUE", "RECORDER_UID", "RECORDER_CACHED_RECORDINGS", "LOG_LEVEL", "AGORA_APP_ID"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text(
+        "AGORA_APP_ID=app-from-dotenv\nRECORDER_TASK_QUEUE=queue-from-dotenv\nRECORDER_UID=527841\n"
+        "RECORDER_CACHED_RECORDINGS=321\nLOG_LEVEL=debug\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(require=())
+    assert (s.app_id, s.task_queue, s.uid, s.cached_recordings, s.log_level) == (
+        "app-from-dotenv",
+        "queue-from-dotenv",
+        "527841",
+        321,
+        "DEBUG",
+    )
+    monkeypatch.setenv("RECORDER_TASK_QUEUE", "queue-from-environment")
+    assert load_settings(require=()).task_queue == "queue-from-environment"

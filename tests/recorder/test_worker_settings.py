@@ -1,30 +1,83 @@
-"""The worker's own settings: how many recordings it keeps in memory between checks."""
+"""The worker's own settings: how many recordings it keeps in memory between checks, its log level, its metrics."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from emulator.testing import RunningEmulator
-from recorder.settings import SettingsError
+from recorder.processes import PROJECT, child_env
+from recorder.settings import DEFAULT_CACHED_RECORDINGS, SettingsError, load_settings
+from recorder.worker import running_workers
 from tests.conftest import settings_for
-from worker import DEFAULT_CACHED_RECORDINGS, cached_recordings_setting, running_workers
+
+NO_CREDENTIALS: tuple[str, ...] = ()
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "lots", "1.5", "100001"])
 def test_bad_cache_size_is_refused_with_what_is_allowed(value: str):
+    """A RECORDER_CACHED_RECORDINGS that is not a whole number from 1 to 100000 is one error saying what is allowed."""
     with pytest.raises(SettingsError, match="RECORDER_CACHED_RECORDINGS must be a whole number from 1 to 100000"):
-        cached_recordings_setting(value)
+        load_settings(require=NO_CREDENTIALS, _env_file=None, RECORDER_CACHED_RECORDINGS=value)
 
 
-def test_cache_size_defaults_above_the_sdks_1000():
-    assert cached_recordings_setting(None) == cached_recordings_setting(" ") == DEFAULT_CACHED_RECORDINGS
+def test_cache_size_defaults_above_the_sdks_1000(monkeypatch: pytest.MonkeyPatch):
+    """Unset or blank, the cache holds 2,000 recordings (above the SDK's 1,000); a number is taken as given."""
+    monkeypatch.delenv("RECORDER_CACHED_RECORDINGS", raising=False)
+    assert load_settings(require=NO_CREDENTIALS, _env_file=None).cached_recordings == DEFAULT_CACHED_RECORDINGS
     assert DEFAULT_CACHED_RECORDINGS > 1000
-    assert cached_recordings_setting("5000") == 5000
+    monkeypatch.setenv("RECORDER_CACHED_RECORDINGS", " ")
+    assert load_settings(require=NO_CREDENTIALS, _env_file=None).cached_recordings == DEFAULT_CACHED_RECORDINGS
+    monkeypatch.setenv("RECORDER_CACHED_RECORDINGS", "5000")
+    assert load_settings(require=NO_CREDENTIALS, _env_file=None).cached_recordings == 5000
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("LOG_LEVEL", "chatty", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'chatty'"),
+        ("RECORDER_METRICS_BIND", "9464", "RECORDER_METRICS_BIND must be host:port, e.g. 127.0.0.1:9464, got '9464'"),
+    ],
+)
+def test_bad_log_level_or_metrics_address_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+):
+    """An unknown LOG_LEVEL or a RECORDER_METRICS_BIND without a port is refused with what is allowed."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as exc:
+        load_settings(require=NO_CREDENTIALS, _env_file=None)
+    assert str(exc.value) == f"settings: {expected}"
+
+
+def test_worker_process_reads_its_settings_from_a_dotenv_file(tmp_path: Path):
+    """`python worker.py` takes LOG_LEVEL and RECORDER_* from a .env file in its working directory: a bad one there
+    stops it at once with exit code 2 and one line naming the variable."""
+    (tmp_path / ".env").write_text(
+        "AGORA_APP_ID=a\nAGORA_CUSTOMER_ID=c\nAGORA_CUSTOMER_SECRET=s\nLOG_LEVEL=chatty\nRECORDER_CACHED_RECORDINGS=0\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(PROJECT / "worker.py")],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("worker: settings: "), lines
+    assert "RECORDER_CACHED_RECORDINGS must be a whole number" in lines[0] and "LOG_LEVEL must be one of" in lines[0]
 
 
 async def test_workflow_worker_keeps_that_many_recordings_cached(
     ts_env: WorkflowEnvironment, emulator: RunningEmulator
 ):
-    async with running_workers(ts_env.client, settings_for(emulator), queue="tq-cache", cached_recordings=1234) as ws:
+    """The workflow worker's cache is the settings' cached_recordings."""
+    settings = settings_for(emulator, cached_recordings=1234)
+    async with running_workers(ts_env.client, settings, queue="tq-cache") as ws:
         assert ws[0].config()["max_cached_workflows"] == 1234

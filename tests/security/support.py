@@ -21,7 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from emulator.config import EmulatorConfig
 from emulator.state import ApiResponse, Emulator
-from recorder.settings import AgoraSettings
+from recorder.settings import Settings
 from workflows import models, policy
 
 # Distinctive values: long enough that a hit can only be a leak.
@@ -57,9 +57,9 @@ def emulator_config(speed: float = 20.0) -> EmulatorConfig:
     )
 
 
-def worker_settings(base_url: str, app_id: str) -> AgoraSettings:
+def worker_settings(base_url: str, app_id: str) -> Settings:
     """Worker settings holding every secret above."""
-    return AgoraSettings(
+    return Settings(
         _env_file=None,
         app_id=app_id,
         customer_id=CUSTOMER_ID,
@@ -285,7 +285,7 @@ class _FastWorker(Worker):
 @contextmanager
 def fast_policy(extra: Iterable[tuple[tuple[Any, str], Any]] = ()) -> Iterator[None]:
     """Apply FAST_POLICY (plus `extra`) to the policy modules and make the product's workers see it, then restore."""
-    import worker
+    from recorder import worker
 
     patches = {**FAST_POLICY, **dict(extra), (worker, "Worker"): _FastWorker}
     saved = {key: getattr(key[0], key[1]) for key in patches}

@@ -13,8 +13,8 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from emulator.testing import RunningEmulator, running_emulator
 from recorder import api
+from recorder.worker import running_workers
 from tests.security import support
-from worker import running_workers
 from workflows.models import RecordingManifest, RecordingRequest, RecordingStatus, StopRequest
 from workflows.recording import RecordingWorkflow
 
