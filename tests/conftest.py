@@ -3,52 +3,24 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from emulator.config import EmulatorConfig
 from emulator.testing import RunningEmulator, running_emulator
-from recorder.settings import AgoraSettings
-from workflows import names
-
-
-def binary(name: str) -> str:
-    """Path of a binary installed by the project's pip packages (temporal, temporal-test-server)."""
-    path = Path(sys.executable).parent / name
-    if path.exists():
-        return str(path)
-    found = shutil.which(name)
-    if found is None:
-        raise RuntimeError(f"{name} not found next to {sys.executable}: run `make test` to install it")
-    return found
-
-
-async def register_search_attributes(client: Client) -> None:
-    """Register the recording search attributes (the time-skipping server does not know custom ones)."""
-    kinds = {
-        SearchAttributeIndexedValueType.KEYWORD: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-        SearchAttributeIndexedValueType.INT: IndexedValueType.INDEXED_VALUE_TYPE_INT,
-    }
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={k.name: kinds[k.indexed_value_type] for k in names.SEARCH_ATTRIBUTES},
-        )
-    )
+from recorder.processes import binary
+from recorder.search_attributes import ensure_search_attributes
+from recorder.settings import Settings
+from recorder.worker import running_workers
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -57,7 +29,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
     )
-    await register_search_attributes(env.client)
+    await ensure_search_attributes(env.client)
     yield env
     await env.shutdown()
 
@@ -87,7 +59,7 @@ async def emulator() -> AsyncIterator[RunningEmulator]:
         yield emu
 
 
-def settings_for(emu: RunningEmulator, **overrides: Any) -> AgoraSettings:
+def settings_for(emu: RunningEmulator, **overrides: Any) -> Settings:
     """Worker settings pointing at an emulator, with one storage profile named "default"."""
     values: dict[str, Any] = {
         "app_id": emu.config.app_id,
@@ -103,14 +75,12 @@ def settings_for(emu: RunningEmulator, **overrides: Any) -> AgoraSettings:
         "rate_limit": 1000.0,
     }
     values.update(overrides)
-    return AgoraSettings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @asynccontextmanager
 async def worker_for(client: Client, emu: RunningEmulator, **overrides: Any) -> AsyncIterator[str]:
     """Run the product's workers against the emulator on a fresh task queue; yields the task queue."""
-    from worker import running_workers
-
     queue = f"tq-{uuid.uuid4()}"
     async with running_workers(client, settings_for(emu, **overrides), queue=queue):
         yield queue

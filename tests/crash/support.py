@@ -1,4 +1,4 @@
-"""Helpers for crash tests: the product's worker as a child process, and polling with a deadline."""
+"""Helpers for crash tests: the product's worker's environment, and polling with a deadline."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 from temporalio.client import WorkflowHandle
 
 from emulator.testing import RunningEmulator
-from recorder import processes
+from recorder.processes import WorkerProcess, storage_env
+from recorder.processes import worker_env as harness_worker_env
 from workflows.models import RecordingManifest, RecordingStatus
 from workflows.recording import RecordingWorkflow
 
@@ -19,30 +20,16 @@ T = TypeVar("T")
 
 def worker_env(address: str, queue: str, emu: RunningEmulator) -> dict[str, str]:
     """The environment `python worker.py` needs to run on `queue` against `address` and the emulator."""
-    return processes.worker_env(
+    return harness_worker_env(
         {
-            "TEMPORAL_ADDRESS": address,
-            "RECORDER_TASK_QUEUE": queue,
-            **emu.agora_env(),
             "AGORA_REQUEST_TIMEOUT": "20",
-            "AGORA_STORAGE_VENDOR": "1",
-            "AGORA_STORAGE_REGION": "0",
-            "AGORA_STORAGE_BUCKET": "class-recordings",
-            "AGORA_STORAGE_ACCESS_KEY": "AKIAEMULATORACCESS1",
-            "AGORA_STORAGE_SECRET_KEY": "emulator-storage-secret-key-1",
             "AGORA_RATE_LIMIT": "1000",
-        }
+            **storage_env("class-recordings", "AKIAEMULATORACCESS1", "emulator-storage-secret-key-1"),
+        },
+        address=address,
+        queue=queue,
+        agora=emu.agora_env(),
     )
-
-
-class WorkerProcess(processes.WorkerProcess):
-    """The worker process, failing a test at once (with its log) when it has died on its own."""
-
-    def assert_alive(self) -> None:
-        """Fail at once, with the end of its log, when the worker process has exited on its own."""
-        if self.process is not None and self.process.poll() is not None:
-            tail = "\n".join(self.log().splitlines()[-15:])
-            raise AssertionError(f"the worker exited with code {self.process.returncode}:\n{tail}")
 
 
 async def wait_until(
@@ -58,7 +45,7 @@ async def wait_until(
     last_error: BaseException | None = None
     while True:
         if worker is not None:
-            worker.assert_alive()
+            worker.check_alive(tail_lines=15)  # a worker that died on its own fails the test at once, with its log
         try:
             value = await probe()
         except Exception as exc:  # the server or the worker may be down for a while: keep polling

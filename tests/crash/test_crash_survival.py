@@ -22,7 +22,8 @@ from emulator.config import EmulatorConfig
 from emulator.testing import RunningEmulator, running_emulator
 from recorder.connection import connect
 from recorder.devserver import DevServer
-from tests.crash.support import WorkerProcess, faults_fired, status_of, status_when, wait_until, worker_env
+from recorder.processes import WorkerProcess
+from tests.crash.support import faults_fired, status_of, status_when, wait_until, worker_env
 from tests.workflows.helpers import TEACHER, request, requests_of, start, tasks_of
 from workflows import names
 from workflows.models import RecordingManifest, RecordingRequest, RecordingStatus, StopRequest

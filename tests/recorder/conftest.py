@@ -10,12 +10,14 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
+from emulator.config import EmulatorConfig
 from emulator.testing import RunningEmulator, running_emulator
 from recorder.connection import connect
 from recorder.devserver import DevServer
 from tests.conftest import fast_emulator_config, worker_for
 
-APP_ID = "emulator-app-id"
+# The App ID every emulator of these tests serves: the emulator's own default, the one source of its credentials.
+APP_ID = EmulatorConfig().app_id
 
 
 @dataclass

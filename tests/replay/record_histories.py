@@ -29,8 +29,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from emulator.testing import RunningEmulator, running_emulator
-from tests.conftest import binary, fast_emulator_config, register_search_attributes, settings_for
-from worker import running_workers
+from recorder.processes import binary
+from recorder.search_attributes import ensure_search_attributes as register_search_attributes
+from recorder.worker import running_workers
+from tests.conftest import fast_emulator_config, settings_for
 from workflows.models import RecordingInput, RecordingManifest, RecordingRequest, StopRequest
 from workflows.recording import RecordingWorkflow
 

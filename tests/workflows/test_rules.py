@@ -14,7 +14,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from emulator.testing import RunningEmulator, running_emulator
-from tests.conftest import binary, fast_emulator_config, register_search_attributes, worker_for
+from recorder.processes import binary
+from recorder.search_attributes import ensure_search_attributes as register_search_attributes
+from tests.conftest import fast_emulator_config, worker_for
 from tests.workflows.helpers import TEACHER, request, requests_of, start, tasks_of
 from workflows import policy
 from workflows.models import StopRequest
