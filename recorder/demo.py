@@ -12,6 +12,9 @@ emulator and a recording worker pointed at both. It then plays a class against t
   backup uid;
 - the class ends: the demo asks the workflow to stop and prints the final manifest.
 
+The recording is started and stopped through the public API (`recorder.api`), under the emulator's App ID, so
+`recorder status <channel>` finds it from another shell while the demo runs (the demo prints that command).
+
 Time scale: 1 class minute is 4 real seconds (45 minutes in 3 minutes); `--short` uses 2.2 s per class minute
 (about 100 s in all). Only the class clock is compressed: the workflow's timers, Agora's maxIdleTime and the
 emulator run in real time, so the request's values (check every 5 s, max idle 60 s) are real seconds.
@@ -26,9 +29,9 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -41,18 +44,23 @@ from urllib.parse import quote
 import httpx
 from temporalio.client import Client, WorkflowHandle
 
+from recorder import api
 from recorder.connection import ConnectionError_, connect
-from recorder.devserver import DevServer, free_port
-from recorder.settings import EMULATOR_APP_ID, EMULATOR_CUSTOMER_ID, EMULATOR_CUSTOMER_SECRET
-from workflows import names
-from workflows.models import (
-    DEFAULT_MAX_IDLE_TIME,
-    RecordingInput,
-    RecordingManifest,
-    RecordingRequest,
-    RecordingStatus,
-    StopRequest,
+from recorder.devserver import DevServer
+from recorder.processes import (
+    ChildExited,
+    ChildNotReady,
+    ChildProcess,
+    EmulatorProcess,
+    WorkerProcess,
+    free_port,
+    storage_env,
+    worker_env,
 )
+from workflows import names
+from workflows.models import RecordingManifest, RecordingRequest, RecordingStatus
+from workflows.policy import DEFAULT_MAX_IDLE_TIME
+from workflows.recording import RecordingWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = ROOT / "data" / "demo"
@@ -131,58 +139,6 @@ def choose_ports(mode: str) -> tuple[int, int, str | None]:
                 "often an earlier `temporal server start-dev`) or run `python -m recorder.demo --ports auto`"
             )
     return DEFAULT_FRONTEND_PORT, DEFAULT_UI_PORT, None
-
-
-# --- child processes -------------------------------------------------------------------------------------------------
-
-
-def child_env(extra: dict[str, str]) -> dict[str, str]:
-    """This environment without any Temporal or Agora configuration of the user's, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "AGORA_", "RECORDER_"))}
-    env.update(extra)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-@dataclass
-class Child:
-    """A child process in its own session (so the terminal's Ctrl-C reaches only the demo), stopped by PID."""
-
-    name: str
-    log_file: Path
-    process: subprocess.Popen[bytes] | None = None
-    _log: IO[bytes] | None = None
-
-    def start(self, cmd: list[str], env: dict[str, str]) -> int:
-        """Start the process, its output appended to its log file; returns the PID."""
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_file.open("ab")
-        self.process = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        return self.process.pid
-
-    def check_alive(self) -> None:
-        """DemoError when the process has exited."""
-        if self.process is not None and self.process.poll() is not None:
-            raise DemoError(f"the {self.name} exited with code {self.process.returncode}; see {self.log_file}")
-
-    async def stop(self, grace: float) -> None:
-        """SIGTERM by PID, then SIGKILL after `grace` seconds; reaps the process."""
-        proc = self.process
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while proc.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a child process
-                await asyncio.sleep(0.1)
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
 
 # --- output ----------------------------------------------------------------------------------------------------------
@@ -269,6 +225,14 @@ def manifest_table(manifest: RecordingManifest, class_clock: Callable[[datetime]
     return lines
 
 
+def _shown(path: Path) -> str:
+    """A path as short as it can be said from the working directory."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 # --- the demo --------------------------------------------------------------------------------------------------------
 
 
@@ -283,11 +247,11 @@ class Demo:
     console: Console
     stamp: str = field(default_factory=lambda: datetime.now().strftime("%Y%m%d-%H%M%S"))
     server: DevServer | None = None
-    emulator: Child | None = None
-    worker: Child | None = None
+    emulator: EmulatorProcess | None = None
+    worker: WorkerProcess | None = None
     http: httpx.AsyncClient | None = None
     client: Client | None = None
-    handle: WorkflowHandle[Any, Any] | None = None
+    handle: WorkflowHandle[RecordingWorkflow, RecordingManifest] | None = None
     class_start: float = 0.0
     class_start_wall: datetime | None = None
     last_event: str = "starting"
@@ -302,9 +266,15 @@ class Demo:
         return f"demo-class-{self.stamp}"
 
     @property
+    def app_id(self) -> str:
+        """The App ID the recording runs under: the emulator's."""
+        assert self.emulator is not None
+        return self.emulator.config.app_id
+
+    @property
     def workflow_id(self) -> str:
-        """The workflow id of this run."""
-        return f"recording-{self.channel}"
+        """The workflow id of this run's recording, as the API and the `recorder` command name it."""
+        return api.workflow_id(self.app_id, self.channel)
 
     # -- set-up --
 
@@ -326,75 +296,55 @@ class Demo:
         self.pids.append(self.server.pid)
         self.console.say(f"Temporal dev server  pid {self.server.pid}  {self.server.address}  UI {self.server.ui_url}")
 
-        emulator_port = free_port()
-        emulator_url = f"http://127.0.0.1:{emulator_port}"
-        self.emulator = Child("Agora emulator", self.data_dir / "emulator.log")
-        pid = self.emulator.start(
-            [sys.executable, "-m", "emulator", "--port", str(emulator_port), "--speed", "1"],
-            child_env(
-                {
-                    "AGORA_APP_ID": EMULATOR_APP_ID,
-                    "AGORA_CUSTOMER_ID": EMULATOR_CUSTOMER_ID,
-                    "AGORA_CUSTOMER_SECRET": EMULATOR_CUSTOMER_SECRET,
-                }
-            ),
-        )
-        self.pids.append(pid)
-        self.http = httpx.AsyncClient(base_url=emulator_url, timeout=10.0)
-        await self._wait_for_emulator()
-        self.console.say(f"Agora emulator       pid {pid}  {emulator_url}")
+        self.emulator = EmulatorProcess(log_file=self.data_dir / "emulator.log")
+        pid = await self._start(self.emulator, within=20.0)
+        self.http = httpx.AsyncClient(base_url=self.emulator.url, timeout=10.0)
+        self.console.say(f"Agora emulator       pid {pid}  {self.emulator.url}")
 
-        self.worker = Child("worker", self.data_dir / "worker.log")
-        pid = self.worker.start(
-            [sys.executable, str(ROOT / "worker.py")],
-            child_env(
+        self.worker = WorkerProcess(
+            worker_env(
                 {
-                    "TEMPORAL_ADDRESS": self.server.address,
                     "TEMPORAL_NAMESPACE": "default",
-                    "RECORDER_TASK_QUEUE": self.task_queue,
-                    "AGORA_APP_ID": EMULATOR_APP_ID,
-                    "AGORA_CUSTOMER_ID": EMULATOR_CUSTOMER_ID,
-                    "AGORA_CUSTOMER_SECRET": EMULATOR_CUSTOMER_SECRET,
-                    "AGORA_BASE_URL": emulator_url,
-                    "AGORA_STORAGE_VENDOR": "1",
-                    "AGORA_STORAGE_REGION": "0",
-                    "AGORA_STORAGE_BUCKET": "demo-recordings",
-                    "AGORA_STORAGE_ACCESS_KEY": "demo-access-key",
-                    "AGORA_STORAGE_SECRET_KEY": "demo-secret-key",
-                }
+                    **storage_env("demo-recordings", "demo-access-key", "demo-secret-key"),
+                },
+                address=self.server.address,
+                queue=self.task_queue,
+                agora=self.emulator.agora_env(),
             ),
+            self.data_dir / "worker.log",
         )
-        self.pids.append(pid)
-        await self._wait_for_worker()
+        pid = await self._start(self.worker, within=60.0)
         self.console.say(f"recording worker     pid {pid}  task queue {self.task_queue}")
         self.console.say(f"logs: {self.data_dir}/{{temporal,emulator,worker}}.log")
         self.client = await connect(target_host=self.server.address, namespace="default")
+
+    async def _start(self, child: ChildProcess, within: float) -> int:
+        """Start a child, remember its PID for clean-up, and wait until it is ready."""
+        pid = child.start()
+        self.pids.append(pid)
+        try:
+            await child.wait_ready(within)
+        except (ChildExited, ChildNotReady) as exc:  # the message names its log
+            raise DemoError(str(exc)) from None
+        return pid
 
     @property
     def task_queue(self) -> str:
         """A task queue of this run only, so a worker never meets an earlier run's workflows."""
         return f"demo-{self.stamp}"
 
-    async def _wait_for_emulator(self, wait: float = 20.0) -> None:
-        assert self.http is not None and self.emulator is not None
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            self.emulator.check_alive()
-            with contextlib.suppress(httpx.TransportError):
-                if (await self.http.get("/_emulator/health")).status_code == 200:
-                    return
-            await asyncio.sleep(0.2)
-        raise DemoError(f"the Agora emulator did not answer within {wait:g} s; see {self.emulator.log_file}")
+    def workflow_url(self) -> str:
+        """The Web UI page of this run's recording."""
+        assert self.server is not None
+        return f"{self.server.ui_url}/namespaces/default/workflows/{quote(self.workflow_id, safe=':')}"
 
-    async def _wait_for_worker(self, wait: float = 60.0) -> None:
-        assert self.worker is not None
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            self.worker.check_alive()
-            if b"worker running on task queue" in self.worker.log_file.read_bytes():
-                return
-            await asyncio.sleep(0.2)
-        raise DemoError(f"the worker did not start within {wait:g} s; see {self.worker.log_file}")
+    def status_command(self) -> str:
+        """The shell command that shows this recording's status from another terminal while the demo runs."""
+        assert self.server is not None
+        script = Path(sys.executable).parent / "recorder"
+        command = [_shown(script)] if script.exists() else [_shown(Path(sys.executable)), "-m", "recorder.cli"]
+        variables = f"AGORA_APP_ID={shlex.quote(self.app_id)} TEMPORAL_ADDRESS={self.server.address}"
+        return f"{variables} {shlex.join([*command, 'status', self.channel])}"
 
     # -- emulator control --
 
@@ -473,9 +423,10 @@ class Demo:
             f"time: check every {CHECK_INTERVAL} s, maxIdleTime {MAX_IDLE_TIME} s (Agora's default is "
             f"{DEFAULT_MAX_IDLE_TIME} s)"
         )
-        self.console.say(f"Web UI, this recording: {ui}/namespaces/default/workflows/{self.workflow_id}")
+        self.console.say(f"Web UI, this recording: {self.workflow_url()}")
         query = quote(f'{names.CHANNEL.name}="{self.channel}"', safe="")
         self.console.say(f"Web UI, this channel:   {ui}/namespaces/default/workflows?query={query}")
+        self.console.say(f"status from a shell:    {self.status_command()}")
         self.console.say("")
 
         self.class_start = time.monotonic()
@@ -489,11 +440,11 @@ class Demo:
             {"endpoint": "start", "kind": "server_error", "count": START_FAULTS, "cname": self.channel},
         )
         self.event(f"Agora will answer the next {START_FAULTS} starts with 503 (a burst of 50x)")
-        self.handle = await self.client.start_workflow(
-            names.WORKFLOW_NAME,
-            RecordingInput(request=self.request()),
-            id=self.workflow_id,
-            task_queue=self.task_queue,
+        outcome = await api.start_recording(self.client, self.request(), app_id=self.app_id, task_queue=self.task_queue)
+        if outcome.already_running:
+            raise DemoError(f"{outcome.workflow_id} is already recording: not starting a second recorder")
+        self.handle = self.client.get_workflow_handle_for(
+            RecordingWorkflow.run, outcome.workflow_id, run_id=outcome.run_id
         )
         self.event(f"recording workflow started on uid {RECORDER_UID} (backup uid {BACKUP_UID})")
         self.watcher = asyncio.create_task(self.watch())
@@ -549,22 +500,24 @@ class Demo:
 
         await self.until_minute(tl.class_minutes)
         self.event("class over: asking the workflow to stop the recording")
-        manifest: RecordingManifest = await self.handle.execute_update(
-            "stop", StopRequest(reason="class over"), result_type=RecordingManifest
-        )
+        assert self.client is not None
+        manifest = await api.stop_recording(self.client, self.channel, app_id=self.app_id)
         await self.handle.result()
         self.event("recording stopped, upload status received")
         return manifest
 
     async def watch(self) -> None:
         """Poll the workflow's status query and the children; draw the status line."""
-        assert self.handle is not None
+        assert self.client is not None
         while True:
             for child in (self.worker, self.emulator):
                 if child is not None:
-                    child.check_alive()
-            with contextlib.suppress(Exception):
-                self.status_now = await self.handle.query("status", result_type=RecordingStatus)
+                    try:
+                        child.check_alive()
+                    except ChildExited as exc:
+                        raise DemoError(str(exc)) from None
+            with contextlib.suppress(Exception):  # no answer this time (worker busy): keep the last status
+                self.status_now = await api.describe_recording(self.client, self.channel, app_id=self.app_id)
             s = self.status_now
             if s is not None:
                 line = (
@@ -581,11 +534,10 @@ class Demo:
 
     async def interrupt_workflow(self) -> None:
         """Ask an unfinished workflow to stop (its recorder too); terminate it if the worker cannot finish in time."""
-        if self.handle is None:
+        if self.handle is None or self.client is None:
             return
         with contextlib.suppress(Exception):
-            await self.handle.signal("request_stop", StopRequest(reason="demo interrupted"))
-            await asyncio.wait_for(self.handle.result(), timeout=15)
+            await asyncio.wait_for(api.stop_recording(self.client, self.channel, app_id=self.app_id), timeout=15)
             return
         with contextlib.suppress(Exception):
             await self.handle.terminate("demo interrupted")
@@ -638,10 +590,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             console.say("  " + line)
         console.say("")
         if demo.keep and demo.server is not None:
-            console.say(
-                f"servers kept up: Web UI {demo.server.ui_url}/namespaces/default/workflows/{demo.workflow_id} "
-                "(Ctrl-C stops everything)"
-            )
+            console.say(f"servers kept up: Web UI {demo.workflow_url()} (Ctrl-C stops everything)")
             await asyncio.Event().wait()
         else:
             console.say(
