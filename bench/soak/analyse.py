@@ -1,0 +1,270 @@
+"""The soak's analysis: invariants, coverage and gaps, from the emulator's final snapshot and the manifests.
+
+Nothing here runs or waits: it reads what the drive handed on (`Driven`), so the same run can be analysed again.
+Agora's side comes from the emulator's snapshot (task start/end times, end reasons, failover windows, every answer
+it gave, every channel stay); the product's side from each workflow's manifest.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench.soak.drive import ClassRun, Driven
+from bench.soak.plan import SoakSettings
+from bench.soak.report import ClassFigures, SoakReport
+from bench.soak.snapshot import TaskRecord
+from workflows import policy
+
+
+@dataclass
+class Findings:
+    """What the checks found so far, class by class."""
+
+    violations: list[str] = field(default_factory=list)
+    late: list[str] = field(default_factory=list)
+    sid_unknown_orphans: list[str] = field(default_factory=list)
+    uid_overlaps: list[str] = field(default_factory=list)
+    kicked: list[str] = field(default_factory=list)
+    unexplained: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    agora_side_overlaps: list[str] = field(default_factory=list)
+    dup_count: int = 0
+    dup_stopped: int = 0
+    dup_max: float = 0.0
+    failed: int = 0
+    figures: list[ClassFigures] = field(default_factory=list)
+
+
+def analyse(settings: SoakSettings, driven: Driven) -> SoakReport:
+    """Check every invariant and work out each class's figures; `violations` lists what broke."""
+    return _Analysis(settings, driven).report()
+
+
+class _Analysis:
+    """One pass over the final snapshot and the manifests, class by class."""
+
+    def __init__(self, settings: SoakSettings, driven: Driven) -> None:
+        self.s = settings
+        self.d = driven
+        self.state = driven.final
+        self.now = driven.final.now
+        self.speed = settings.speed
+        # The duplicate allowance (bench/SOAK.md): an old recorder may outlive its first 404 by the failover window
+        # plus 60 s, time for the workflow's probe to find it back and stop it; in emulated seconds.
+        self.allowed_dup = (policy.FAILOVER_WINDOW + 60.0) * self.speed
+        self.found = Findings()
+
+    def report(self) -> SoakReport:
+        """Check every class, then sum up into the report."""
+        by_channel = self.state.by_channel()
+        for run in self.d.runs:
+            self._check_class(run, sorted(by_channel.get(run.plan.channel, []), key=lambda t: t.started_at))
+        found = self.found
+        orphans_running = sum(1 for t in self.state.tasks if t.running)
+        violations = found.violations
+        violations += [f"late stop: {x}" for x in found.late]
+        violations += [f"same uid twice: {x}" for x in found.uid_overlaps]
+        violations += [f"recorder kicked by its successor: {x}" for x in found.kicked]
+        violations += [f"two recorders outside a failover window: {x}" for x in found.unexplained]
+        violations += [f"sid missing from the manifest: {x}" for x in found.lost]
+        if orphans_running:
+            violations.append(f"{orphans_running} task(s) still running in the emulator")
+        runs = self.d.runs
+        chaos = self.d.chaos
+        return SoakReport(
+            settings={k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.s).items()},
+            environment=self.d.environment,
+            wall_seconds=round(self.d.wall_seconds, 1),
+            worker_kills=chaos.worker_kills,
+            worker_restarts_after_server_restart=chaos.worker_restarts_after_server,
+            devserver_restarts=chaos.devserver_restarts,
+            devserver_downtime_s=[round(x, 1) for x in chaos.devserver_downtime],
+            faults_injected=dict(sorted(self.state.faults_injected.items())),
+            events_applied=dict(sorted(self.d.applied.items())),
+            tasks=sum(len(by_channel.get(r.plan.channel, [])) for r in runs),
+            segments=sum(len(r.manifest.segments) for r in runs if r.manifest),
+            workflows_failed=found.failed,
+            orphans_running=orphans_running,
+            late_stops=found.late,
+            sid_unknown_orphans=found.sid_unknown_orphans,
+            uid_overlaps=found.uid_overlaps,
+            kicked_by_own_recorder=found.kicked,
+            failover_duplicates=found.dup_count,
+            failover_duplicates_stopped=found.dup_stopped,
+            failover_duplicate_max_s=round(found.dup_max, 1),
+            unexplained_overlaps=found.unexplained,
+            agora_side_overlaps=found.agora_side_overlaps,
+            lost_sids=found.lost,
+            classes=found.figures,
+            violations=violations,
+        )
+
+    def _check_class(self, run: ClassRun, tasks: list[TaskRecord]) -> None:
+        plan = run.plan
+        found = self.found
+        manifest = run.manifest
+        if manifest is None:
+            found.violations.append(f"{plan.channel}: no manifest ({run.error})")
+            return
+        if manifest.phase == "failed" or run.error:
+            found.failed += 1
+            why = run.error or manifest.error
+            found.violations.append(f"{plan.channel}: workflow ended with {manifest.phase} ({why})")
+        sids = {s.sid for s in manifest.segments if s.sid}
+        unknown_rids = {s.resource_id for s in manifest.segments if s.end_reason == "sid_unknown"}
+        # A start whose every answer was lost or a 50x (Agora created the task but never named its sid) and that
+        # the workflow left for the other uid after Agora's 3 retries: the product cannot know this task exists.
+        unnamed = {
+            t.resource_id
+            for t in tasks
+            if t.sid not in sids
+            and t.resource_id not in unknown_rids
+            and not any(r.op == "start" and r.status in (200, 201) for r in t.requests)
+        }
+        assert manifest.ended_at is not None
+        wf_end = self.d.emulated(manifest.ended_at.timestamp())
+        class_end = self.d.emulated(run.end_real)
+        if plan.end_how == "duration":
+            class_end = self.d.emulated(manifest.started_at.timestamp() + plan.length)
+        last_end = self._check_ends(run, tasks, sids, unknown_rids, unnamed, wf_end, class_end)
+        self._check_overlaps(run, tasks, unknown_rids | unnamed)
+        found.figures.append(self._figures(run, tasks, class_end, last_end))
+
+    def _check_ends(
+        self,
+        run: ClassRun,
+        tasks: list[TaskRecord],
+        sids: set[str],
+        unknown_rids: set[str],
+        unnamed: set[str],
+        wf_end: float,
+        class_end: float,
+    ) -> float:
+        """Every sid is in the manifest and every task ended with its workflow; returns when the last one ended."""
+        channel = run.plan.channel
+        speed = self.speed
+        last_end = class_end
+        for task in tasks:
+            end = task.end(self.now)
+            last_end = max(last_end, end) if task.resource_id not in unknown_rids else last_end
+            if task.sid not in sids:
+                if task.resource_id in unknown_rids | unnamed:
+                    why = "201/7 without sid" if task.resource_id in unknown_rids else "start answer never named it"
+                    self.found.sid_unknown_orphans.append(
+                        f"{channel} sid {task.sid[:8]} ({why}): ended {task.end_reason} "
+                        f"{(end - class_end) / speed:+.1f}s after the class end, "
+                        f"lived {(end - task.started_at) / speed:.1f}s"
+                    )
+                    continue
+                self.found.lost.append(f"{channel} sid {task.sid} ({task.end_reason})")
+            if end > wf_end + 2.0 * speed:
+                self.found.late.append(
+                    f"{channel} sid {task.sid[:8]}: ended {task.end_reason} "
+                    f"{(end - wf_end) / speed:.1f}s after its workflow completed"
+                )
+        return last_end
+
+    def _check_overlaps(self, run: ClassRun, tasks: list[TaskRecord], unknown: set[str]) -> None:
+        """No uid twice at once, no recorder kicked by its successor, two recorders only after a 404 window."""
+        channel = run.plan.channel
+        found = self.found
+        speed = self.speed
+        for i, a in enumerate(tasks):
+            a_end = a.end(self.now)
+            for b in tasks[i + 1 :]:
+                if b.started_at >= a_end:
+                    continue
+                overlap = (min(a_end, b.end(self.now)) - b.started_at) / speed
+                if a.uid == b.uid:
+                    found.uid_overlaps.append(f"{channel}: uid {a.uid} sids {a.sid[:8]}/{b.sid[:8]}")
+                if {a.resource_id, b.resource_id} & unknown:
+                    found.agora_side_overlaps.append(f"{channel}: sids {a.sid[:8]}/{b.sid[:8]} {overlap:.1f}s")
+                    continue
+                # The 404s that made the workflow give `a` up: those after its last answered query before `b`
+                # started (a 50x in between does not end the workflow's 404 backoff; an answer does).
+                first_404: list[float] = []
+                for r in reversed([r for r in a.requests if r.op == "query" and r.at <= b.started_at]):
+                    if r.status == 200:
+                        break
+                    if r.status == 404:
+                        first_404.append(r.at)
+                if first_404 and a_end <= min(first_404) + self.allowed_dup:
+                    found.dup_count += 1
+                    found.dup_stopped += a.end_reason == "stopped"
+                    found.dup_max = max(found.dup_max, overlap)
+                else:
+                    why = ""
+                    if first_404 and a.end_reason == "stopped":
+                        since = min(first_404)
+                        kills = sum(1 for k in self.d.chaos.kill_times if since <= self.d.emulated(k) <= a_end)
+                        why = (
+                            f": stopped by the workflow {(a_end - since - self.allowed_dup) / speed:.1f}s past the "
+                            f"allowance, {kills} worker kill(s) between its first 404 and its end"
+                        )
+                    found.unexplained.append(
+                        f"{channel}: sids {a.sid[:8]} ({a.end_reason}) and {b.sid[:8]} overlap {overlap:.1f}s{why}"
+                    )
+            if a.end_reason == "uid_conflict" and a.ended_at is not None:
+                for other in tasks:
+                    if other is not a and other.started_at == a.ended_at and other.uid == a.current_uid:
+                        found.kicked.append(f"{channel}: sid {a.sid[:8]} kicked by sid {other.sid[:8]}")
+
+    def _figures(self, run: ClassRun, tasks: list[TaskRecord], class_end: float, last_end: float) -> ClassFigures:
+        """Coverage (overall and while the teacher was present), start latency, gaps and stop lag of one class."""
+        speed = self.speed
+        manifest = run.manifest
+        assert manifest is not None
+        class_start = self.d.emulated(manifest.started_at.timestamp())
+        up: list[tuple[float, float]] = []
+        for task in tasks:
+            up_at = next((at for at, status in task.status_history if status in (4, 5)), None)
+            if up_at is None:
+                continue
+            pieces = [(up_at, task.end(self.now))]
+            for f_start, f_end in task.failover_windows:
+                pieces = [p for a, b in pieces for p in ((a, min(b, f_start)), (max(a, f_end), b)) if p[0] < p[1]]
+            up += pieces
+        covered = _clip(_union(up), class_start, class_end)
+        length = max(class_end - class_start, 1e-9)
+        stays = self.state.stays.get(run.plan.channel, [])
+        teacher = [(p.joined_at, p.end()) for p in stays if p.uid == run.plan.teacher]
+        present = _clip(_union(teacher), class_start, class_end)
+        present_len = sum(b - a for a, b in present)
+        present_covered = sum(max(0.0, min(b, d) - max(a, c)) for a, b in covered for c, d in present)
+        first_up = covered[0][0] if covered else class_end
+        gaps = [(b, c) for (_, b), (c, _) in itertools.pairwise(covered)]
+        if covered and covered[-1][1] < class_end:
+            gaps.append((covered[-1][1], class_end))
+        gap_lengths = [(b - a) / speed for a, b in gaps]
+        return ClassFigures(
+            channel=run.plan.channel,
+            end_how=run.plan.end_how,
+            length_s=round(length / speed, 1),
+            emulated_h=round(length / 3600.0, 2),
+            tasks=len(tasks),
+            segments=len(manifest.segments),
+            restarts=manifest.restarts,
+            coverage=round(sum(b - a for a, b in covered) / length, 4),
+            coverage_present=round(present_covered / present_len, 4) if present_len else 1.0,
+            start_latency_s=round((first_up - class_start) / speed, 1),
+            gaps=len(gap_lengths),
+            gap_total_s=round(sum(gap_lengths), 1),
+            gap_max_s=round(max(gap_lengths, default=0.0), 1),
+            stop_lag_s=round((last_end - class_end) / speed, 1),
+        )
+
+
+def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _clip(intervals: list[tuple[float, float]], lo: float, hi: float) -> list[tuple[float, float]]:
+    return [(max(a, lo), min(b, hi)) for a, b in intervals if min(b, hi) > max(a, lo)]

@@ -1,0 +1,114 @@
+"""The soak's report: its fields, a readable table with the invariant summary, and the JSON form."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass
+class ClassFigures:
+    """Coverage and gaps of one class, in real seconds unless named otherwise."""
+
+    channel: str
+    end_how: str
+    length_s: float
+    emulated_h: float
+    tasks: int
+    segments: int
+    restarts: int
+    coverage: float
+    coverage_present: float
+    start_latency_s: float
+    gaps: int
+    gap_total_s: float
+    gap_max_s: float
+    stop_lag_s: float
+
+
+@dataclass
+class SoakReport:
+    """Everything the soak measured; `violations` must be empty."""
+
+    settings: dict[str, Any]
+    environment: dict[str, Any]
+    wall_seconds: float
+    worker_kills: int
+    worker_restarts_after_server_restart: int
+    devserver_restarts: int
+    devserver_downtime_s: list[float]
+    faults_injected: dict[str, int]
+    events_applied: dict[str, int]
+    tasks: int
+    segments: int
+    workflows_failed: int
+    orphans_running: int
+    late_stops: list[str]
+    sid_unknown_orphans: list[str]
+    uid_overlaps: list[str]
+    kicked_by_own_recorder: list[str]
+    failover_duplicates: int
+    failover_duplicates_stopped: int
+    failover_duplicate_max_s: float
+    unexplained_overlaps: list[str]
+    agora_side_overlaps: list[str]
+    lost_sids: list[str]
+    classes: list[ClassFigures]
+    violations: list[str]
+
+    def to_json(self) -> str:
+        """The report as JSON."""
+        return json.dumps(asdict(self), indent=2, default=str)
+
+
+def render(report: SoakReport, *, per_class: int | None = None) -> str:
+    """The report as a readable text table plus the invariant summary."""
+    lines = []
+    rows = report.classes
+    shown = rows if per_class is None or len(rows) <= per_class else sorted(rows, key=lambda r: r.coverage)[:per_class]
+    head = (
+        f"{'channel':<16} {'end':<8} {'len s':>6} {'emu h':>5} {'tasks':>5} {'segs':>4} {'rst':>3} {'cover':>6} "
+        f"{'cov@p':>6} {'lat s':>5} {'gaps':>4} {'gap s':>6} {'max s':>6} {'lag s':>6}"
+    )
+    if shown is not rows:
+        lines.append(f"the {len(shown)} classes with the lowest coverage (of {len(rows)}):")
+    lines.append(head)
+    for r in shown:
+        lines.append(
+            f"{r.channel:<16} {r.end_how:<8} {r.length_s:>6.0f} {r.emulated_h:>5.2f} {r.tasks:>5} {r.segments:>4} "
+            f"{r.restarts:>3} {r.coverage:>6.1%} {r.coverage_present:>6.1%} {r.start_latency_s:>5.1f} {r.gaps:>4} "
+            f"{r.gap_total_s:>6.1f} {r.gap_max_s:>6.1f} {r.stop_lag_s:>6.1f}"
+        )
+    cov = [r.coverage for r in rows] or [0.0]
+    covp = [r.coverage_present for r in rows] or [0.0]
+    gaps = [r.gap_max_s for r in rows] or [0.0]
+    lags = [r.stop_lag_s for r in rows] or [0.0]
+    lines += [
+        "",
+        f"classes {len(rows)}  emulated class hours {sum(r.emulated_h for r in rows):.1f}  tasks {report.tasks}  "
+        f"segments {report.segments}  wall {report.wall_seconds:.0f}s",
+        f"coverage min {min(cov):.1%} median {statistics.median(cov):.1%}  |  while the teacher was present: "
+        f"min {min(covp):.1%} median {statistics.median(covp):.1%}",
+        f"gaps {sum(r.gaps for r in rows)} total {sum(r.gap_total_s for r in rows):.0f}s  longest {max(gaps):.1f}s  "
+        f"median longest per class {statistics.median(gaps):.1f}s",
+        f"stop lag after class end: median {statistics.median(lags):.1f}s max {max(lags):.1f}s",
+        f"worker kills {report.worker_kills}  dev-server restarts {report.devserver_restarts} "
+        f"(down {report.devserver_downtime_s}s)  worker restarts after server restart "
+        f"{report.worker_restarts_after_server_restart}",
+        f"faults injected: {report.faults_injected}",
+        f"events applied: {report.events_applied}",
+        f"orphans running {report.orphans_running}  late stops {len(report.late_stops)}  "
+        f"same-uid overlaps {len(report.uid_overlaps)}  kicked by own recorder {len(report.kicked_by_own_recorder)}  "
+        f"unexplained double recorders {len(report.unexplained_overlaps)}  lost sids {len(report.lost_sids)}",
+        f"failover duplicates {report.failover_duplicates} "
+        f"(stopped by the workflow {report.failover_duplicates_stopped}, "
+        f"longest overlap {report.failover_duplicate_max_s}s)  "
+        f"sid-unknown orphans {len(report.sid_unknown_orphans)} "
+        f"(overlapping another recorder: {len(report.agora_side_overlaps)})"
+        f"  failed workflows {report.workflows_failed}",
+    ]
+    lines += [f"  sid unknown: {x}" for x in report.sid_unknown_orphans]
+    lines += [f"VIOLATION: {v}" for v in report.violations] or ["all invariants hold"]
+    return "\n".join(lines)
