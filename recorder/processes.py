@@ -247,7 +247,10 @@ class ChildProcess:
 
 
 class WorkerProcess(ChildProcess):
-    """`python worker.py` as a child process, ready once its workers poll."""
+    """`python worker.py` as a child process, ready once it logs that its workers poll.
+
+    That line is logged at INFO: a worker run with LOG_LEVEL=WARNING or above never says it, so do not wait for it.
+    """
 
     def __init__(self, env: Mapping[str, str], log_file: Path) -> None:
         super().__init__(

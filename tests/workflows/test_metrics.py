@@ -9,7 +9,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
 
 from emulator.testing import running_emulator
-from recorder.devserver import free_port
+from recorder.processes import free_port
 from tests.conftest import fast_emulator_config, worker_for
 from tests.workflows.helpers import TEACHER, request, start
 from workflows.models import StopRequest
