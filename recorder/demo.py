@@ -58,8 +58,8 @@ from recorder.processes import (
     worker_env,
 )
 from workflows import names
+from workflows.limits import AGORA_DEFAULT_MAX_IDLE_TIME
 from workflows.models import RecordingManifest, RecordingRequest, RecordingStatus
-from workflows.policy import DEFAULT_MAX_IDLE_TIME
 from workflows.recording import RecordingWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -421,7 +421,7 @@ class Demo:
         self.console.say(
             f"a 45-minute class, 1 class minute = {tl.seconds_per_minute:g} real s; the workflow's timers are real "
             f"time: check every {CHECK_INTERVAL} s, maxIdleTime {MAX_IDLE_TIME} s (Agora's default is "
-            f"{DEFAULT_MAX_IDLE_TIME} s)"
+            f"{AGORA_DEFAULT_MAX_IDLE_TIME} s)"
         )
         self.console.say(f"Web UI, this recording: {self.workflow_url()}")
         query = quote(f'{names.CHANNEL.name}="{self.channel}"', safe="")
@@ -471,7 +471,7 @@ class Demo:
         await self.leave(STUDENT)
         self.event(
             f"teacher left for a break ({tl.break_minutes:g} class min = {tl.break_seconds:g} s, longer than "
-            f"Agora's default maxIdleTime {DEFAULT_MAX_IDLE_TIME} s): the channel is empty"
+            f"Agora's default maxIdleTime {AGORA_DEFAULT_MAX_IDLE_TIME} s): the channel is empty"
         )
         await self.until_minute(tl.break_at + tl.break_minutes)
         await self.join(TEACHER)
