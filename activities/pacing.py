@@ -2,7 +2,7 @@
 
 Queries run as local activities inside the workflow worker, so Temporal's task-queue rate limit does not see them.
 Each worker process instead spaces its own queries evenly: with W worker processes sharing an App ID, each keeps to
-its share of the query budget (`AgoraSettings.query_rate_per_worker`), and the fleet stays under Agora's limit.
+its share of the query budget (`Settings.query_rate_per_worker`), and the fleet stays under Agora's limit.
 """
 
 from __future__ import annotations

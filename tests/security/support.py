@@ -22,7 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from emulator.config import EmulatorConfig
 from emulator.state import ApiResponse, Emulator
 from recorder.settings import Settings
-from workflows import models, policy
+from workflows import policy
 
 # Distinctive values: long enough that a hit can only be a leak.
 APP_ID = "a1b2c3d4e5f60718293a4b5c6d7e8f90"  # with a certificate, Agora App IDs are 32 hex digits
@@ -264,7 +264,7 @@ FAST_POLICY: dict[tuple[Any, str], Any] = {
     (policy, "FAILOVER_WINDOW"): 5.0,
     (policy, "M3U8_QUERY_AFTER"): {"mix": 1.0, "web": 1.0, "individual": 2.0},
     (policy, "M3U8_RETRY_AFTER"): 2.0,
-    (models, "MIN_CHECK_INTERVAL"): 1,
+    (policy, "MIN_CHECK_INTERVAL"): 1,
 }
 
 
