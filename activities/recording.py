@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Mapping
 from typing import TypeVar
 
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -52,10 +53,31 @@ async def _counted(operation: str, call: Awaitable[T]) -> T:
     return result
 
 
+def refused_request(operation: str, exc: ValidationError) -> ApplicationError:
+    """A request Agora would refuse, caught while building it: non-retryable, naming each field (never a value)."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {str(e['msg']).removeprefix('Value error, ')}"
+        for e in exc.errors(include_url=False, include_input=False, include_context=False)
+    )
+    return ApplicationError(
+        f"{operation} not sent: Agora would refuse the request ({problems})",
+        type=names.ErrorType.REQUEST_INVALID,
+        non_retryable=True,
+    )
+
+
 def build_start_request(
-    request: RecordingRequest, uid: str, storage: StorageProfile, token: str | None
+    request: RecordingRequest,
+    uid: str,
+    storage: StorageProfile,
+    token: str | None,
+    resource_expired_hour: int = policy.UNPLANNED_HOURS,
 ) -> models.StartClientRequest:
-    """Agora's start body for this request and uid, with the storage keys and token added."""
+    """Agora's start body for this request and uid, with the storage keys and token added.
+
+    A web recorder's maxRecordingHour is the resource's life: Agora requires it not to exceed resourceExpiredHour, and
+    it bounds what a forgotten recorder can bill.
+    """
     storage_config = models.StorageConfig(
         vendor=storage.vendor,
         region=storage.region,
@@ -80,7 +102,7 @@ def build_start_request(
                         error_handle_policy="error_abort",
                         service_param=models.WebRecorderServiceParam(
                             url=request.web_url,
-                            max_recording_hour=policy.UNPLANNED_HOURS,
+                            max_recording_hour=resource_expired_hour,
                             audio_profile=0,
                             video_width=1280,
                             video_height=720,
@@ -98,6 +120,7 @@ def build_start_request(
             fps=t.fps,
             bitrate=t.bitrate,
             mixed_video_layout=t.mixed_video_layout,
+            max_resolution_uid=t.max_resolution_uid,
             background_color=t.background_color,
         )
     recording = models.RecordingConfig(
@@ -106,7 +129,7 @@ def build_start_request(
         max_idle_time=request.max_idle_time,
         subscribe_audio_uids=request.subscribe_audio_uids,
         subscribe_video_uids=request.subscribe_video_uids,
-        subscribe_uid_group=0 if request.mode == "individual" else None,
+        subscribe_uid_group=request.effective_subscribe_uid_group if request.mode == "individual" else None,
         transcoding_config=transcoding,
     )
     return models.StartClientRequest(
@@ -144,8 +167,11 @@ class RecordingActivities:
             resource_expired_hour=params.resource_expired_hour,
             exclude_resource_ids=params.exclude_resource_ids or None,
         )
+        attempt = activity.info().attempt
         try:
-            answer = await _counted("acquire", self._client.acquire(params.channel, params.uid, request))
+            answer = await _counted(
+                "acquire", self._client.acquire(params.channel, params.uid, request, attempt=attempt)
+            )
         except agora_errors.AgoraError as err:
             raise errors.to_application_error(err, policy.ACQUIRE) from None
         return AcquireResult(resource_id=answer.resource_id)
@@ -176,10 +202,16 @@ class RecordingActivities:
                 raise ApplicationError(
                     f"cannot build the RTC token: {exc}", type=names.ErrorType.TOKEN_ERROR, non_retryable=True
                 ) from None
-        body = build_start_request(req, params.uid, storage, token)
+        expires = params.resource_expired_hour or policy.UNPLANNED_HOURS
+        try:
+            body = build_start_request(req, params.uid, storage, token, expires)
+        except ValidationError as exc:
+            raise refused_request("start", exc) from None
+        attempt = activity.info().attempt
         try:
             answer = await _counted(
-                "start", self._client.start(params.resource_id, req.mode, req.channel, params.uid, body)
+                "start",
+                self._client.start(params.resource_id, req.mode, req.channel, params.uid, body, attempt=attempt),
             )
             sid, recovered = answer.sid, False
         except agora_errors.AlreadyStarted as err:
@@ -217,7 +249,10 @@ class RecordingActivities:
         if self._query_pace is not None and activity.info().is_local:
             await self._query_pace.wait()
         try:
-            answer = await _counted("query", self._client.query(params.resource_id, params.sid, params.mode))
+            answer = await _counted(
+                "query",
+                self._client.query(params.resource_id, params.sid, params.mode, attempt=activity.info().attempt),
+            )
         except agora_errors.NotFound:
             return QueryResult(found=False)
         except agora_errors.AgoraError as err:
@@ -236,7 +271,24 @@ class RecordingActivities:
         """Stop a recorder and wait for the upload status; a recorder already gone is an answer, not a failure."""
         try:
             answer = await _counted(
-                "stop", self._client.stop(params.resource_id, params.sid, params.mode, params.channel, params.uid)
+                "stop",
+                self._client.stop(
+                    params.resource_id,
+                    params.sid,
+                    params.mode,
+                    params.channel,
+                    params.uid,
+                    attempt=activity.info().attempt,
+                ),
+            )
+        except agora_errors.UploadTimeout as err:
+            # Stopped; the upload outlasted Agora's wait. A second stop would only meet "already exiting".
+            listed = models.ServerResponse.model_validate(err.server_response or {})
+            return StopResult(
+                outcome="stopped",
+                uploading_status=listed.uploading_status or "unknown",
+                file_names=files.file_names(listed),
+                detail=f"Agora answered code 50, the upload outlasted its wait: {err.reason or 'upload timeout'}",
             )
         except agora_errors.NotFound as err:
             return StopResult(outcome="already_gone", detail=err.reason)
@@ -257,6 +309,7 @@ class RecordingActivities:
     async def update_recorder(self, params: UpdateInput) -> UpdateResult:
         """Change a running recorder's subscription lists or (mix mode) its layout."""
         where = (params.resource_id, params.sid, params.mode, params.channel, params.uid)
+        attempt = activity.info().attempt
         try:
             if params.layout is not None:
                 layout = models.UpdateLayoutClientRequest(
@@ -264,7 +317,7 @@ class RecordingActivities:
                     max_resolution_uid=params.layout.max_resolution_uid,
                     background_color=params.layout.background_color,
                 )
-                await _counted("updateLayout", self._client.update_layout(*where, layout))
+                await _counted("updateLayout", self._client.update_layout(*where, layout, attempt=attempt))
             if params.subscription is not None:
                 sub = params.subscription
                 audio = sub.subscribe_audio_uids
@@ -274,7 +327,9 @@ class RecordingActivities:
                     video_uid_list=models.VideoUidList(subscribe_video_uids=video) if video is not None else None,
                 )
                 body = models.UpdateClientRequest(stream_subscribe=streams)
-                await _counted("update", self._client.update(*where, body))
+                await _counted("update", self._client.update(*where, body, attempt=attempt))
+        except ValidationError as exc:
+            raise refused_request("update", exc) from None
         except agora_errors.AgoraError as err:
             raise errors.to_application_error(err, policy.UPDATE) from None
         return UpdateResult(sid=params.sid)

@@ -1,8 +1,10 @@
 """Async client of the Agora Cloud Recording REST API.
 
 One call, one answer: every request is validated before it is sent, every non-200 answer is classified
-into `agora.errors`, and nothing is retried here (retries live in Temporal). The only second attempt is
-a failover to the other Agora domain when the first one could not be reached at all.
+into `agora.errors`, and nothing is retried here (retries live in Temporal). Which of Agora's domains a call
+goes to follows Agora's "switch domain" guidance, by the caller's attempt number: the same domain first and
+once more, then the other global domain, then the region's own host (`domain_order`); the backoff between
+the tries is the caller's retry schedule.
 """
 
 from __future__ import annotations
@@ -42,10 +44,22 @@ from agora.models import (
     secret_values,
 )
 
-__all__ = ["ALTERNATE_BASE_URL", "DEFAULT_BASE_URL", "AgoraClient"]
+__all__ = ["ALTERNATE_BASE_URL", "DEFAULT_BASE_URL", "REGIONS", "AgoraClient", "domain_order"]
 
-DEFAULT_BASE_URL = "https://api.sd-rtn.com"
-ALTERNATE_BASE_URL = "https://api.agora.io"
+# Agora's two global domains: api.agora.io is the primary one outside mainland China, api.sd-rtn.com inside it.
+DEFAULT_BASE_URL = "https://api.agora.io"
+ALTERNATE_BASE_URL = "https://api.sd-rtn.com"
+# Regions with a host of their own (`api-<region>.<domain>`), the last resort of the switch-domain order.
+REGIONS = (
+    "us-west-1",
+    "us-east-1",
+    "eu-west-1",
+    "eu-central-1",
+    "ap-southeast-1",
+    "ap-northeast-1",
+    "cn-east-1",
+    "cn-north-1",
+)
 CONTENT_TYPE = "application/json;charset=utf-8"
 # A synchronous stop answers only after the upload: Agora allows it about 20 s before replying with code 50.
 SYNC_STOP_READ_TIMEOUT = 30.0
@@ -55,8 +69,21 @@ logger = logging.getLogger("agora.client")
 _R = TypeVar("_R", bound=BaseModel)
 # resourceIds are long base64url-like strings and sids hex; both go into the URL path unescaped.
 _PATH_ID_RE = re.compile(r"[A-Za-z0-9_\-.~=]{1,4096}")
-# Before the TCP connection exists nothing reached Agora, so a second host cannot cause a duplicate.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
+def domain_order(region: str | None = None) -> list[str]:
+    """Agora's domains in "switch domain" order: the primary global domain, the other one, then the region's host.
+
+    In a mainland China region (`cn-…`) api.sd-rtn.com comes first; elsewhere api.agora.io.
+    """
+    if region is not None and region not in REGIONS:
+        raise limits.invalid("region", region, f"one of {', '.join(REGIONS)}")
+    china = region is not None and region.startswith("cn-")
+    first, second = (ALTERNATE_BASE_URL, DEFAULT_BASE_URL) if china else (DEFAULT_BASE_URL, ALTERNATE_BASE_URL)
+    order = [first, second]
+    if region is not None:
+        order.append(first.replace("://api.", f"://api-{region}.", 1))
+    return order
 
 
 class AgoraClient:
@@ -68,8 +95,9 @@ class AgoraClient:
         app_id: str,
         customer_id: str,
         customer_secret: str | SecretStr,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         fallback_base_url: str | None = None,
+        region: str | None = None,
         timeout: float | httpx.Timeout = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         extra_secrets: Iterable[str] = (),
@@ -82,11 +110,15 @@ class AgoraClient:
         if not secret:
             raise limits.invalid("customer_secret", "", "the non-empty RESTful customer secret")
         self._app_id = app_id
-        self._base_urls = [base_url.rstrip("/")]
-        if fallback_base_url is None and base_url.rstrip("/") == DEFAULT_BASE_URL:
-            fallback_base_url = ALTERNATE_BASE_URL
-        if fallback_base_url is not None and fallback_base_url.rstrip("/") != self._base_urls[0]:
-            self._base_urls.append(fallback_base_url.rstrip("/"))
+        agora = domain_order(region)
+        base = (base_url or agora[0]).rstrip("/")
+        if base in agora:
+            # One of Agora's own domains: the switch-domain order, starting from the one asked for.
+            self._base_urls = [base, *(d for d in agora if d != base)]
+        else:
+            self._base_urls = [base]
+            if fallback_base_url is not None and fallback_base_url.rstrip("/") != base:
+                self._base_urls.append(fallback_base_url.rstrip("/"))
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         auth = httpx.BasicAuth(customer_id, secret)
         self._secrets = [secret, *extra_secrets]
@@ -112,7 +144,9 @@ class AgoraClient:
 
     # -- the six calls ------------------------------------------------------------------------------------
 
-    async def acquire(self, cname: str, uid: str, request: AcquireClientRequest | None = None) -> AcquireResponse:
+    async def acquire(
+        self, cname: str, uid: str, request: AcquireClientRequest | None = None, *, attempt: int = 1
+    ) -> AcquireResponse:
         """Reserve a recording resource for (cname, uid); the resourceId is valid for 5 minutes."""
         op = "acquire"
         request = request or AcquireClientRequest()
@@ -121,11 +155,18 @@ class AgoraClient:
             cname = limits.check_cname(cname, web=web)
             uid = limits.check_uid(uid)
         body = _body(cname, uid, request.to_wire())
-        data = await self._call(op, "POST", "/acquire", body, secret_values(request))
+        data = await self._call(op, "POST", "/acquire", body, secret_values(request), attempt)
         return self._parse(op, AcquireResponse, data)
 
     async def start(
-        self, resource_id: str, mode: RecordingMode, cname: str, uid: str, request: StartClientRequest
+        self,
+        resource_id: str,
+        mode: RecordingMode,
+        cname: str,
+        uid: str,
+        request: StartClientRequest,
+        *,
+        attempt: int = 1,
     ) -> StartResponse:
         """Start recording; a 200 means accepted, not running (check with query)."""
         op = "start"
@@ -137,15 +178,15 @@ class AgoraClient:
             request.check_for_mode(mode)
         path = f"/resourceid/{resource_id}/mode/{mode}/start"
         body = _body(cname, uid, request.to_wire())
-        data = await self._call(op, "POST", path, body, secret_values(request))
+        data = await self._call(op, "POST", path, body, secret_values(request), attempt)
         return self._parse(op, StartResponse, data)
 
-    async def query(self, resource_id: str, sid: str, mode: RecordingMode) -> QueryResponse:
+    async def query(self, resource_id: str, sid: str, mode: RecordingMode, *, attempt: int = 1) -> QueryResponse:
         """Read the status and file list of a running session (404 once it has ended)."""
         op = "query"
         with _operation(op):
             path = _task_path(resource_id, sid, mode, op)
-        data = await self._call(op, "GET", path, None, [])
+        data = await self._call(op, "GET", path, None, [], attempt)
         return self._parse(op, QueryResponse, data)
 
     async def update(
@@ -156,6 +197,8 @@ class AgoraClient:
         cname: str,
         uid: str,
         request: UpdateClientRequest,
+        *,
+        attempt: int = 1,
     ) -> UpdateResponse:
         """Change subscriptions, pause/resume a web recording, change CDN output or refresh storage keys."""
         op = "update"
@@ -163,7 +206,7 @@ class AgoraClient:
             path = _task_path(resource_id, sid, mode, op)
             request.check_for_mode(mode)
             body = _body(cname, uid, request.to_wire(), mode)
-        data = await self._call(op, "POST", path, body, secret_values(request))
+        data = await self._call(op, "POST", path, body, secret_values(request), attempt)
         return self._parse(op, UpdateResponse, data)
 
     async def update_layout(
@@ -174,6 +217,8 @@ class AgoraClient:
         cname: str,
         uid: str,
         request: UpdateLayoutClientRequest,
+        *,
+        attempt: int = 1,
     ) -> UpdateResponse:
         """Replace the whole mix layout (fields left out return to their defaults)."""
         op = "updateLayout"
@@ -182,7 +227,7 @@ class AgoraClient:
             if mode != "mix":
                 raise limits.invalid("mode", mode, "mix (updateLayout exists only in mix mode)")
             body = _body(cname, uid, request.to_wire(), mode)
-        data = await self._call(op, "POST", path, body, [])
+        data = await self._call(op, "POST", path, body, [], attempt)
         return self._parse(op, UpdateResponse, data)
 
     async def stop(
@@ -194,6 +239,7 @@ class AgoraClient:
         uid: str,
         *,
         async_stop: bool = False,
+        attempt: int = 1,
     ) -> StopResponse:
         """Stop recording; synchronous by default (the answer waits for the upload and lists the files)."""
         op = "stop"
@@ -204,10 +250,15 @@ class AgoraClient:
         if not async_stop and (self._timeout.read or 0) < SYNC_STOP_READ_TIMEOUT:
             t = self._timeout
             timeout = httpx.Timeout(connect=t.connect, read=SYNC_STOP_READ_TIMEOUT, write=t.write, pool=t.pool)
-        data = await self._call(op, "POST", path, body, [], http_timeout=timeout)
+        data = await self._call(op, "POST", path, body, [], attempt, http_timeout=timeout)
         return self._parse(op, StopResponse, data)
 
     # -- plumbing -----------------------------------------------------------------------------------------
+
+    def base_url_for(self, attempt: int) -> str:
+        """The domain of a call's `attempt`-th try: the first domain twice (Agora: retry the same domain), then each
+        next one in turn."""
+        return self._base_urls[max(0, attempt - 2) % len(self._base_urls)]
 
     async def _call(
         self,
@@ -216,56 +267,32 @@ class AgoraClient:
         path: str,
         body: dict[str, Any] | None,
         request_secrets: list[str],
+        attempt: int,
         *,
         http_timeout: httpx.Timeout | None = None,
     ) -> Any:
-        """Send one request (failing over once if the host is unreachable) and return the 200's JSON."""
+        """Send one request to the attempt's domain and return the JSON of its answer (200, or a stop's 206)."""
         secrets = [*self._secrets, *request_secrets]
         content = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
         headers = {"Content-Type": CONTENT_TYPE} if body is not None else {}
-        response: httpx.Response | None = None
-        failures: list[str] = []
-        last: httpx.HTTPError | None = None
-        for index, base in enumerate(self._base_urls):
-            url = f"{base}/v1/apps/{self._app_id}/cloud_recording{path}"
-            started = time.monotonic()
-            try:
-                response = await self._http.request(
-                    method, url, content=content, headers=headers, timeout=http_timeout or self._timeout
-                )
-            except httpx.TransportError as exc:
-                elapsed = time.monotonic() - started
-                last = exc
-                failures.append(f"{httpx.URL(base).host}: {type(exc).__name__}")
-                logger.debug(
-                    "agora %s via %s failed: %s after %.3fs",
-                    operation,
-                    httpx.URL(base).host,
-                    type(exc).__name__,
-                    elapsed,
-                )
-                # query is a read, so resending it after any transport failure is harmless; a POST that
-                # may have reached Agora (read timeout, broken answer) is left to Temporal's retry policy.
-                can_fail_over = isinstance(exc, _NOT_SENT) or method == "GET"
-                if can_fail_over and index + 1 < len(self._base_urls):
-                    continue
-                break
+        base = self.base_url_for(attempt)
+        host = httpx.URL(base).host
+        url = f"{base}/v1/apps/{self._app_id}/cloud_recording{path}"
+        started = time.monotonic()
+        try:
+            response = await self._http.request(
+                method, url, content=content, headers=headers, timeout=http_timeout or self._timeout
+            )
+        except httpx.TransportError as exc:
             elapsed = time.monotonic() - started
-            logger.debug(
-                "agora %s via %s: HTTP %d in %.3fs",
-                operation,
-                httpx.URL(base).host,
-                response.status_code,
-                elapsed,
-            )
-            break
-        if response is None:
-            assert last is not None
+            logger.debug("agora %s via %s failed: %s after %.3fs", operation, host, type(exc).__name__, elapsed)
             cls: type[TransportError] = (
-                AgoraTimeout if isinstance(last, httpx.TimeoutException) else AgoraConnectionError
+                AgoraTimeout if isinstance(exc, httpx.TimeoutException) else AgoraConnectionError
             )
-            message = scrub(f"{operation}: no answer from Agora ({'; '.join(failures)})", secrets)
+            message = scrub(f"{operation}: no answer from Agora ({host}: {type(exc).__name__})", secrets)
             raise cls(message, operation=operation) from None
+        elapsed = time.monotonic() - started
+        logger.debug("agora %s via %s: HTTP %d in %.3fs", operation, host, response.status_code, elapsed)
         error = classify_response(operation, response.status_code, response.content, secrets=secrets)
         if error is not None:
             raise error
@@ -273,9 +300,10 @@ class AgoraClient:
             return json.loads(response.content)
         except ValueError:
             raise ProtocolError(
-                f"{operation} answered HTTP 200 with a body that is not JSON (ProtocolError, retryable)",
+                f"{operation} answered HTTP {response.status_code} with a body that is not JSON (ProtocolError, "
+                "retryable)",
                 operation=operation,
-                http_status=200,
+                http_status=response.status_code,
             ) from None
 
     @staticmethod

@@ -14,6 +14,7 @@
     │   └── GatewayServerError   5xx
     └── ServiceError             {"code", "reason"} (or the richer 404 shape) from the recording service
         ├── InvalidParameter     code 2 and every other "fix the request" code
+        ├── ResourceInvalid      code 1001: the resourceId cannot be used; a new acquire is needed
         ├── AlreadyStarted       201 / code 7
         ├── RequestNotCompleted  206 / code 65
         ├── TaskConflict         code 53
@@ -21,14 +22,16 @@
         ├── ResourceExpired      code 433
         ├── NoRecordedData       code 435
         ├── InvalidOperation     code 49
+        ├── UploadTimeout        code 50 on a synchronous stop: stopped, the upload goes on
         ├── OverQuota            code 406 vendor_over_load
         └── ServerError          5xx
-            ├── WorkerAllocationFailed   code 502 on start
+            ├── WorkerAllocationFailed   code 502 on start (not retryable: a new acquire is needed)
             └── RequestTimeout           code 62
 
 `retryable` answers one question: can sending the SAME request again help? `kind` is the class name,
 stable, and used by the activities as the Temporal `ApplicationError` type. Retrying is Temporal's job;
-this module only classifies.
+this module only classifies. A stop answered 206 without a code (some files went to Agora's backup, or the
+recorder is still finishing) is not an error: the client reads it as the stop's answer.
 """
 
 from __future__ import annotations
@@ -57,12 +60,14 @@ __all__ = [
     "RequestTimeout",
     "RequestValidationError",
     "ResourceExpired",
+    "ResourceInvalid",
     "RouteNotFound",
     "ServerError",
     "ServiceError",
     "TaskConflict",
     "TransportError",
     "Unauthorized",
+    "UploadTimeout",
     "WorkerAllocationFailed",
     "classify_response",
     "scrub",
@@ -95,6 +100,7 @@ class AgoraError(Exception):
         reason: str = "",
         sid: str | None = None,
         resource_id: str | None = None,
+        server_response: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.operation = operation
@@ -103,6 +109,8 @@ class AgoraError(Exception):
         self.reason = reason
         self.sid = sid
         self.resource_id = resource_id
+        # The answer's serverResponse object, when it had one (a stop answered code 50 may list the files).
+        self.server_response = server_response
 
     @property
     def message(self) -> str:
@@ -207,6 +215,12 @@ class InvalidParameter(ServiceError):
     kind = "InvalidParameter"
 
 
+class ResourceInvalid(ServiceError):
+    """Code 1001: the resourceId cannot be parsed or used; a new acquire is needed, not the same request again."""
+
+    kind = "ResourceInvalid"
+
+
 class AlreadyStarted(ServiceError):
     """201 / code 7: start was already called with this resourceId."""
 
@@ -251,6 +265,13 @@ class InvalidOperation(ServiceError):
     kind = "InvalidOperation"
 
 
+class UploadTimeout(ServiceError):
+    """Code 50: a synchronous stop's upload took longer than Agora waits (about 20 s); the recorder has stopped and
+    the upload goes on, so the same stop must not be sent again."""
+
+    kind = "UploadTimeout"
+
+
 class OverQuota(ServiceError):
     """Code 406 vendor_over_load: the concurrency quota is reached; retry later with backoff."""
 
@@ -266,8 +287,9 @@ class ServerError(ServiceError):
 
 
 class WorkerAllocationFailed(ServerError):
-    """Code 502 on start: no recording worker; a new acquire + start is needed."""
+    """Code 502 on start ("failed to allocate worker"): the same start cannot help; a new acquire + start is."""
 
+    retryable = False
     kind = "WorkerAllocationFailed"
 
 
@@ -278,16 +300,18 @@ class RequestTimeout(ServerError):
 
 
 # Codes that mean "fix the request" (current status-codes page and the older error lists).
-_INVALID_PARAMETER_CODES = frozenset({2, 8, 109, 110, 400, 401, 405, 432, 1001, 1003, 1013, 1028})
+_INVALID_PARAMETER_CODES = frozenset({2, 8, 109, 110, 400, 401, 405, 432, 1003, 1013, 1028})
 _BY_CODE: dict[int, type[ServiceError]] = {
     7: AlreadyStarted,
     49: InvalidOperation,
+    50: UploadTimeout,
     53: TaskConflict,
     65: RequestNotCompleted,
     404: NotFound,
     406: OverQuota,
     433: ResourceExpired,
     435: NoRecordedData,
+    1001: ResourceInvalid,
 }
 
 
@@ -361,6 +385,8 @@ def classify_response(
         data: Any = json.loads(body) if body else None
     except (ValueError, UnicodeDecodeError):
         data = None
+    if http_status == 206 and operation == "stop" and isinstance(data, dict) and not {"code", "message"} & set(data):
+        return None  # stopped; some files went to Agora's backup, or the recorder is still finishing
     if not isinstance(data, dict):
         snippet = scrub(body[:120].decode("utf-8", "replace"), secrets)
         cls: type[AgoraError] = ProtocolError
@@ -389,6 +415,9 @@ def classify_response(
     else:
         code, reason, cls = None, "", ProtocolError
     reason = scrub(reason, secrets)[:_MAX_REASON]
+    server_response = data.get("serverResponse")
+    if isinstance(server_response, dict):
+        server_response = json.loads(scrub(json.dumps(server_response), secrets))
     return cls(
         _describe(cls, operation, http_status, code, reason),
         operation=operation,
@@ -397,4 +426,5 @@ def classify_response(
         reason=reason,
         sid=sid,
         resource_id=resource_id,
+        server_response=server_response if isinstance(server_response, dict) else None,
     )

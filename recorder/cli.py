@@ -97,6 +97,36 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def add_recording_options(parser: argparse.ArgumentParser) -> None:
+    """The options that shape a recording (all but the channel and when it ends), as `start` and schedules take them."""
+    parser.add_argument("--mode", choices=["mix", "individual", "web"], default="mix")
+    parser.add_argument("--uid", help=f"the recorder's uid (default ${UID_ENV})")
+    parser.add_argument("--backup-uid", help=f"the uid for every other restart (default ${BACKUP_UID_ENV})")
+    parser.add_argument("--max-idle", type=_seconds, help="Agora's maxIdleTime: the longest break, e.g. 10m")
+    parser.add_argument("--check-interval", type=_seconds, help="time between checks, shorter than --max-idle")
+    parser.add_argument("--storage-profile", default="default", help="a storage profile configured on the worker")
+    parser.add_argument("--file-prefix", help="directories for the files in the bucket, e.g. school/math")
+    parser.add_argument("--channel-type", choices=["communication", "live"], default="communication")
+    parser.add_argument("--streams", choices=["audio", "video", "both"], default="both")
+    parser.add_argument("--mp4", action="store_true", help="also write MP4 files (mix and web mode)")
+    parser.add_argument("--web-url", help="the page to record (web mode)")
+    parser.add_argument(
+        "--uid-group",
+        type=int,
+        choices=range(6),
+        metavar="0-5",
+        help="individual mode: peak subscribed uids as Agora's group (0: 1-2, 1: 3-7, 2: 8-12, 3: 13-17, 4: 18-32, "
+        "5: 33-49)",
+    )
+    parser.add_argument(
+        "--redundant",
+        action="store_true",
+        help="gapless class: a second recorder on its own resource and uid pair (Agora bills both)",
+    )
+    parser.add_argument("--redundant-uid", help="the second recorder's uid (with --redundant)")
+    parser.add_argument("--redundant-backup-uid", help="the second recorder's backup uid (with --redundant)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `recorder` argument parser."""
     parser = _Parser(prog=PROG, description="Durable Agora Cloud Recording: one Temporal workflow per channel.")
@@ -104,20 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     start = sub.add_parser("start", help="start recording a channel (once: a channel has one recorder)")
     start.add_argument("channel")
-    start.add_argument("--mode", choices=["mix", "individual", "web"], default="mix")
-    start.add_argument("--uid", help=f"the recorder's uid (default ${UID_ENV})")
-    start.add_argument("--backup-uid", help=f"the uid for every other restart (default ${BACKUP_UID_ENV})")
-    start.add_argument("--max-idle", type=_seconds, help="Agora's maxIdleTime: the longest break, e.g. 10m")
-    start.add_argument("--check-interval", type=_seconds, help="time between checks, shorter than --max-idle")
+    add_recording_options(start)
     end = start.add_mutually_exclusive_group()
     end.add_argument("--duration", type=parse_duration, help="stop after this long, e.g. 2h or 1h30m")
     end.add_argument("--end-at", type=_instant, help="stop at this time (ISO 8601 with a timezone)")
-    start.add_argument("--storage-profile", default="default", help="a storage profile configured on the worker")
-    start.add_argument("--file-prefix", help="directories for the files in the bucket, e.g. school/math")
-    start.add_argument("--channel-type", choices=["communication", "live"], default="communication")
-    start.add_argument("--streams", choices=["audio", "video", "both"], default="both")
-    start.add_argument("--mp4", action="store_true", help="also write MP4 files (mix and web mode)")
-    start.add_argument("--web-url", help="the page to record (web mode)")
     start.add_argument("--wait", action="store_true", help="wait until the recorder is confirmed (or fails)")
 
     status = sub.add_parser("status", help="the live status of a channel's recording")
@@ -161,8 +181,12 @@ def build_request(args: argparse.Namespace, settings: Settings) -> RecordingRequ
         "av_file_type": ["hls", "mp4"] if args.mp4 else ["hls"],
         "web_url": args.web_url,
         "storage_profile": args.storage_profile,
-        "end_at": args.end_at,
-        "max_duration": args.duration,
+        "end_at": getattr(args, "end_at", None),
+        "max_duration": getattr(args, "duration", None),
+        "subscribe_uid_group": args.uid_group,
+        "redundant": args.redundant,
+        "redundant_uid": args.redundant_uid,
+        "redundant_backup_uid": args.redundant_backup_uid,
     }
     if args.max_idle is not None:
         values["max_idle_time"] = args.max_idle

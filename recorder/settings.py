@@ -19,7 +19,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from activities.storage import StorageProfile
-from agora.client import DEFAULT_BASE_URL
+from agora.client import DEFAULT_BASE_URL, REGIONS
 from workflows.names import DEFAULT_TASK_QUEUE
 
 # Recordings whose state the worker keeps in memory between checks (about 0.26 MB each, measured). A recording not in
@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     customer_secret: SecretStr = SecretStr("")
     app_certificate: SecretStr | None = None
     base_url: str = DEFAULT_BASE_URL
+    region: str | None = Field(
+        default=None, description="the nearest region host, the last domain of Agora's switch-domain order"
+    )
     request_timeout: float = Field(default=10.0, gt=0)
     storage_profiles: Annotated[dict[str, StorageProfile], NoDecode] = Field(default_factory=dict)
     storage_vendor: int | None = None
@@ -97,6 +100,13 @@ class Settings(BaseSettings):
                     f"AGORA_STORAGE_PROFILES is not valid JSON ({exc.msg} at character {exc.pos}): give an object like "
                     '{"default": {"vendor": 1, "region": 0, "bucket": "b", "access_key": "…", "secret_key": "…"}}'
                 ) from None
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and value not in REGIONS:
+            raise ValueError(f"AGORA_REGION must be one of {', '.join(REGIONS)}, got {value!r}")
         return value
 
     @field_validator("cached_recordings", mode="before")

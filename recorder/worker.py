@@ -51,6 +51,7 @@ async def running_workers(
         customer_id=settings.customer_id,
         customer_secret=settings.customer_secret,
         base_url=settings.base_url,
+        region=settings.region,
         timeout=settings.request_timeout,
         extra_secrets=settings.secrets(),
     )
@@ -123,8 +124,14 @@ async def main(argv: Sequence[str] | None = None) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if not settings.profiles():
+        log.warning(
+            "no storage profile is configured (AGORA_STORAGE_BUCKET etc. or AGORA_STORAGE_PROFILES): every recording "
+            "will be refused at its start as a local configuration error"
+        )
     async with running_workers(client, settings):
-        log.info("%s %s (Agora at %s)", READY_LINE, settings.task_queue, settings.base_url)
+        region = f", region {settings.region}" if settings.region else ""
+        log.info("%s %s (Agora at %s%s)", READY_LINE, settings.task_queue, settings.base_url, region)
         await stop.wait()
         log.info("shutting down")
     return 0

@@ -17,6 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from emulator.config import EmulatorConfig
 from emulator.testing import RunningEmulator, running_emulator
+from recorder.connection import connect
+from recorder.devserver import DevServer
 from recorder.processes import binary
 from recorder.search_attributes import ensure_search_attributes
 from recorder.settings import Settings
@@ -32,6 +34,14 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     await ensure_search_attributes(env.client)
     yield env
     await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def dev_client() -> AsyncIterator[Client]:
+    """A client of one real dev server for the session (free loopback port, recording search attributes registered):
+    histories, search attributes and memos as production stores them, timers in real time."""
+    async with DevServer() as server:
+        yield await connect(target_host=server.address)
 
 
 # Emulated time runs this much faster than real time in workflow tests, so recorder start-up and slices happen

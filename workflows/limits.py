@@ -26,6 +26,8 @@ RESOURCE_EXPIRED_HOUR_MAX = 720
 # Agora's own default resourceExpiredHour (acquire).
 AGORA_DEFAULT_RESOURCE_EXPIRED_HOUR = 72
 MAX_SUBSCRIBE_UIDS = 32
+# subscribeUidGroup (individual mode): Agora's estimate of the peak number of subscribed uids, as groups 0..5.
+SUBSCRIBE_UID_GROUPS: tuple[tuple[int, int], ...] = ((1, 2), (3, 7), (8, 12), (13, 17), (18, 32), (33, 49))
 MAX_LAYOUT_ENTRIES = 17
 FILE_NAME_PREFIX_MAX = 128
 # Agora: an RTC channel name is "less than 64 bytes", so 63 bytes is the longest accepted.
@@ -180,6 +182,14 @@ def check_uid_list(field: str, values: Sequence[str]) -> list[str]:
         return [check_uid(v, field=field) for v in result]
     except LimitError:
         raise invalid(field, result, allowed) from None
+
+
+def uid_group_for(count: int) -> int:
+    """The subscribeUidGroup for a peak of `count` subscribed uids."""
+    for group, (_, high) in enumerate(SUBSCRIBE_UID_GROUPS):
+        if count <= high:
+            return group
+    raise invalid("subscribeUidGroup", count, f"a peak of at most {SUBSCRIBE_UID_GROUPS[-1][1]} subscribed uids")
 
 
 def check_colour(value: str, *, field: str = "backgroundColor") -> str:

@@ -42,20 +42,38 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TranscodingSettings(_Frozen):
-    """Mix-mode canvas settings passed to Agora's transcodingConfig; the defaults are Agora's own."""
+class _Layout(_Frozen):
+    """The mixed layout's fields, with Agora's defaults: 0 float, 1 adaptive, 2 vertical (needs maxResolutionUid)."""
 
-    width: Annotated[int, Field(ge=16, le=1920)] = limits.TRANSCODING_WIDTH
-    height: Annotated[int, Field(ge=16, le=1920)] = limits.TRANSCODING_HEIGHT
-    fps: Annotated[int, Field(ge=1, le=30)] = limits.TRANSCODING_FPS
-    bitrate: Annotated[int, Field(ge=1, le=10_000)] = limits.TRANSCODING_BITRATE
     mixed_video_layout: Literal[0, 1, 2] = limits.TRANSCODING_LAYOUT
+    max_resolution_uid: str | None = Field(
+        default=None, description="vertical layout (2): the uid shown large; required there, Agora refuses without it"
+    )
     background_color: str = limits.TRANSCODING_BACKGROUND
 
     @field_validator("background_color")
     @classmethod
     def _colour(cls, value: str) -> str:
         return limits.check_colour(value)
+
+    @field_validator("max_resolution_uid")
+    @classmethod
+    def _max_uid(cls, value: str | None) -> str | None:
+        return None if value is None else limits.check_uid(value, field="max_resolution_uid")
+
+    @model_validator(mode="after")
+    def _layout_complete(self) -> Self:
+        limits.check_layout(self.mixed_video_layout, self.max_resolution_uid)
+        return self
+
+
+class TranscodingSettings(_Layout):
+    """Mix-mode canvas settings passed to Agora's transcodingConfig; the defaults are Agora's own."""
+
+    width: Annotated[int, Field(ge=16, le=1920)] = limits.TRANSCODING_WIDTH
+    height: Annotated[int, Field(ge=16, le=1920)] = limits.TRANSCODING_HEIGHT
+    fps: Annotated[int, Field(ge=1, le=30)] = limits.TRANSCODING_FPS
+    bitrate: Annotated[int, Field(ge=1, le=10_000)] = limits.TRANSCODING_BITRATE
 
     @model_validator(mode="after")
     def _canvas_fits(self) -> Self:
@@ -84,6 +102,11 @@ class RecordingRequest(_Frozen):
     av_file_type: list[Literal["hls", "mp4"]] = ["hls"]
     subscribe_audio_uids: list[str] | None = None
     subscribe_video_uids: list[str] | None = None
+    subscribe_uid_group: Literal[0, 1, 2, 3, 4, 5] | None = Field(
+        default=None,
+        description="individual mode: the peak number of subscribed uids as Agora's group (0: 1-2, 1: 3-7, 2: 8-12, "
+        "3: 13-17, 4: 18-32, 5: 33-49); derived from explicit subscription lists when not given",
+    )
     transcoding: TranscodingSettings | None = None
     web_url: str | None = Field(default=None, description="the page to record in web mode")
     file_name_prefix: list[str] = Field(default_factory=list)
@@ -100,15 +123,24 @@ class RecordingRequest(_Frozen):
         le=policy.MAX_CHECKS_PER_RUN,
         description="checks before the workflow continues-as-new (800 stay under Temporal's 10,240-event warning)",
     )
+    redundant: bool = Field(
+        default=False,
+        description="gapless class: a second recorder on its own resource and uid pair, watched by the same rules "
+        "(Agora bills both)",
+    )
+    redundant_uid: str | None = Field(default=None, description="the second recorder's uid (redundant only)")
+    redundant_backup_uid: str | None = Field(default=None, description="the second recorder's backup uid")
 
     @field_validator("channel")
     @classmethod
     def _channel(cls, value: str) -> str:
         return limits.check_cname(value)
 
-    @field_validator("uid", "backup_uid", mode="before")
+    @field_validator("uid", "backup_uid", "redundant_uid", "redundant_backup_uid", mode="before")
     @classmethod
-    def _uid(cls, value: object) -> str:
+    def _uid(cls, value: object) -> str | None:
+        if value is None:
+            return None
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise ValueError(
                 f"uid {value!r} is not allowed: a recorder uid is a decimal string for an integer in 1..4294967295"
@@ -152,6 +184,21 @@ class RecordingRequest(_Frozen):
                 f"uid and backup_uid are both {self.uid}: they must differ, so that a restarted recorder "
                 "never meets the previous one in the channel"
             )
+        second = (self.redundant_uid, self.redundant_backup_uid)
+        if self.redundant:
+            if None in second:
+                raise ValueError(
+                    "a redundant recording needs redundant_uid and redundant_backup_uid: the second recorder's own "
+                    "uid pair, used by no real user"
+                )
+            uids = [self.uid, self.backup_uid, *second]
+            if len(set(uids)) != len(uids):
+                raise ValueError(
+                    f"uid, backup_uid, redundant_uid and redundant_backup_uid must be four different uids, got "
+                    f"{', '.join(str(u) for u in uids)}: two recorders with one uid kick each other out"
+                )
+        elif second != (None, None):
+            raise ValueError("redundant_uid and redundant_backup_uid are only used with redundant=True")
         interval = self.effective_check_interval
         if interval < policy.MIN_CHECK_INTERVAL:
             raise ValueError(
@@ -184,7 +231,31 @@ class RecordingRequest(_Frozen):
             raise ValueError(f"end_at {self.end_at.isoformat()} has no timezone: give a timezone-aware time")
         if self.max_duration is not None and self.max_duration <= timedelta(0):
             raise ValueError(f"max_duration {self.max_duration} must be positive")
+        if self.mode == "individual" and self.effective_subscribe_uid_group is None:
+            raise ValueError(
+                "subscribe_uid_group is required in individual mode (Agora sizes the recorder by it): the peak "
+                "number of subscribed uids as a group, 0: 1-2, 1: 3-7, 2: 8-12, 3: 13-17, 4: 18-32, 5: 33-49 "
+                "(or subscribe to an explicit list of uids)"
+            )
+        if self.mode != "individual" and self.subscribe_uid_group is not None:
+            raise ValueError(f"subscribe_uid_group is only used in individual mode, not {self.mode}")
+        expiry = self.resource_expired_hour
+        if expiry is not None and self.max_duration is not None and timedelta(hours=expiry) < self.max_duration:
+            raise ValueError(
+                f"resource_expired_hour {expiry} h is shorter than max_duration {self.max_duration}: after it Agora "
+                "no longer answers query or stop, so the recording could not be watched or stopped"
+            )
         return self
+
+    @property
+    def effective_subscribe_uid_group(self) -> int | None:
+        """Individual mode's subscribeUidGroup: as given, or sized from the longer explicit subscription list."""
+        if self.subscribe_uid_group is not None:
+            return self.subscribe_uid_group
+        explicit = [
+            len(u) for u in (self.subscribe_audio_uids, self.subscribe_video_uids) if u and u != ["#allstream#"]
+        ]
+        return limits.uid_group_for(max(explicit)) if explicit else None
 
     @property
     def effective_check_interval(self) -> int:
@@ -214,6 +285,8 @@ class RecordingSegment(BaseModel):
     failover_uid: str | None = None
     file_list: list[str] = Field(default_factory=list)
     uploading_status: str | None = None
+    # Which recorder line it belongs to: 0, or 1 for the second recorder of a redundant (gapless) class.
+    line: int = 0
 
 
 class RecordingGap(BaseModel):
@@ -290,6 +363,21 @@ class RecordingInput(BaseModel):
 
     request: RecordingRequest
     state: RecordingState | None = None
+    # A redundant recording's second line, carried across continue-as-new like `state`.
+    second_line: RecordingState | None = None
+
+
+class LineStatus(BaseModel):
+    """One recorder line of a redundant recording: its phase and the recorder it runs now."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    line: int
+    phase: Phase
+    uid: str | None
+    sid: str | None
+    up: bool = Field(description="a confirmed recorder is running on this line")
+    restarts: int
 
 
 class RecordingStatus(BaseModel):
@@ -313,6 +401,8 @@ class RecordingStatus(BaseModel):
     segments: int
     started_at: datetime
     planned_end: datetime | None
+    # Redundant recordings: each line and whether its recorder is up (empty for a single recorder).
+    lines: list[LineStatus] = Field(default_factory=list)
 
 
 class StopRequest(BaseModel):
@@ -332,14 +422,8 @@ class SubscriptionUpdate(BaseModel):
     subscribe_video_uids: list[str] | None = None
 
 
-class LayoutUpdate(BaseModel):
-    """Input of the update_layout update (mix mode): replaces the whole layout."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mixed_video_layout: Literal[0, 1, 2] = 1
-    max_resolution_uid: str | None = None
-    background_color: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")] = "#000000"
+class LayoutUpdate(_Layout):
+    """Input of the update_layout update (mix mode): replaces the whole layout (a field left out is Agora's default)."""
 
 
 # --- activity inputs and outputs -------------------------------------------------------------------------------
@@ -368,6 +452,8 @@ class StartInput(_Frozen):
     uid: str
     resource_id: str
     token_expire_seconds: int
+    # The resource's life, which a web recorder's maxRecordingHour must not exceed (absent in older histories).
+    resource_expired_hour: int | None = None
 
 
 class StartResult(_Frozen):

@@ -46,15 +46,22 @@ class ErrorType:
     RATE_LIMITED = "RateLimited"
     OVER_QUOTA = "OverQuota"
     RESOURCE_EXPIRED = "ResourceExpired"
+    RESOURCE_INVALID = "ResourceInvalid"
     TASK_CONFLICT = "TaskConflict"
     ALREADY_STARTED = "AlreadyStarted"
     NOT_FOUND = "NotFound"
+    REQUEST_INVALID = "RequestValidationError"
     STORAGE_PROFILE_UNKNOWN = "StorageProfileUnknown"
     TOKEN_ERROR = "TokenError"
     RESOURCE_CONSUMED = "ResourceConsumed"
 
     # Failures that say nothing about the uid: back off and try the same uid again.
     QUOTA = frozenset({RATE_LIMITED, OVER_QUOTA})
+    # Failures after which Agora says to acquire a new resource (and start again): the same uid gets a new one.
+    NEW_RESOURCE = frozenset({RESOURCE_EXPIRED, RESOURCE_INVALID, WORKER_ALLOCATION_FAILED})
+    # Refusals of the worker itself: the start never reached Agora (a storage profile or a certificate it lacks, a
+    # request Agora would refuse).
+    LOCAL = frozenset({STORAGE_PROFILE_UNKNOWN, TOKEN_ERROR, REQUEST_INVALID})
     # Failures after which the best practice is a new acquire+start, on the other uid.
     SWITCH_UID = frozenset(
         {

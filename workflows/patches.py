@@ -22,3 +22,6 @@ PROBES_BESIDE_CHECKS = "probes-beside-checks"
 # Confirming gives up once query has answered 404 through the 5/10/15 s backoff (Agora: the recording did not start or
 # quit), instead of waiting out the whole 90 s window before the other uid is tried.
 CONFIRM_404_BACKOFF = "confirm-gives-up-after-404-backoff"
+# A start answered 500/502 "failed to allocate worker" gets a new resource for the same uid, as Agora's status-codes
+# page says, instead of 3/6/9 s of retries on the same resource and then the other uid.
+REACQUIRE_AFTER_ALLOCATION_FAILURE = "reacquire-after-allocation-failure"

@@ -38,8 +38,14 @@ REQUEST_NOT_COMPLETED_DELAYS: tuple[float, ...] = (3.0, 6.0)
 RATE_LIMITED_DELAYS: tuple[float, ...] = (1.0, 3.0, 6.0, 10.0, 20.0, 30.0)
 OVER_QUOTA_DELAYS: tuple[float, ...] = (10.0, 20.0, 30.0, 60.0)
 
-# A resourceId is valid for 5 minutes (code 433 after that): get a new one for the same uid, a few times at most.
-RESOURCE_EXPIRED_REACQUIRES = 2
+# A resourceId is valid for 5 minutes (code 433 after that); code 1001 says it cannot be used, and start answered
+# 500/502 "failed to allocate worker" says "acquire and start again" (status-codes page): get a new resourceId for the
+# same uid, a few times at most, before the unit counts as failed.
+NEW_RESOURCE_REACQUIRES = 2
+
+# Agora's "switch domain" guidance for a request that got no answer: "retry the same domain, then the other one, then
+# a nearby region host, with a backoff of 1 s, 3 s, 6 s" (the client picks the domain by attempt number).
+TRANSPORT_DELAYS: tuple[float, ...] = (1.0, 3.0, 6.0)
 
 # "If you retry three times and still do not get a sid, retry with a new UID": a failed start unit moves to the other
 # uid. Once both uids have failed, the next round waits longer (the class is still going: never give it up).
@@ -81,16 +87,19 @@ M3U8_RETRY_AFTER = 60.0
 M3U8_MAX_TRIES = 5
 
 # --- Rule 7: maxIdleTime and the check interval -----
-# The request's maxIdleTime when it names none (Agora's own default, start's recordingConfig).
-DEFAULT_MAX_IDLE_TIME = limits.AGORA_DEFAULT_MAX_IDLE_TIME
+# The request's maxIdleTime when it names none. Agora's API default is 30 s, but its current best-practices checklist
+# recommends 300 s "to avoid frequent quits": with 30 s every break longer than half a minute ends the recorder, and the
+# class loses the restart's 30 s of 404 backoff and start-up each time. Size it to the longest break (README).
+DEFAULT_MAX_IDLE_TIME = 300
 # "Agora recommends that the interval between two query calls is shorter than maxIdleTime": by default half of it,
 # and at most the two minutes Agora's reference suggests for routine polling; never under 5 s.
 MIN_CHECK_INTERVAL = 5
 MAX_DEFAULT_CHECK_INTERVAL = 120
 
 # --- Rule 9: sizing and long classes -----
-# Default token and resource life when no end is planned: Agora's default resourceExpiredHour.
-UNPLANNED_HOURS = limits.AGORA_DEFAULT_RESOURCE_EXPIRED_HOUR
+# Resource life when no end is planned: Agora's longest (720 h). After resourceExpiredHour "you cannot call query,
+# update, updateLayout or stop", so a recording that outlived the default 72 h could no longer be watched or stopped.
+UNPLANNED_HOURS = limits.RESOURCE_EXPIRED_HOUR_MAX
 # Margin added to a planned duration for the resource and the token (a class may overrun a little).
 PLANNED_MARGIN = timedelta(hours=2)
 # Continue-as-new well before Temporal's 10,240-event warning: a check costs 6 events (11 in recordings started before
@@ -135,7 +144,8 @@ def _schedule(error_kinds: Sequence[str], by_kind: Mapping[str, Schedule], defau
 
 
 def start_schedule(error_kinds: Sequence[str]) -> Schedule:
-    """Rule 1's delays for a retryable failure of acquire, start or stop: 3/6/9 s, or Agora's own for 65, 429, 406.
+    """Rule 1's delays for a retryable failure of acquire, start or stop: 3/6/9 s, or Agora's own for 65, 429, 406 and
+    for no answer at all (1/3/6 s while the client switches domain).
 
     `error_kinds` is the error's class kind followed by its parents' (`ServerError` before `ServiceError`).
     """
@@ -143,15 +153,18 @@ def start_schedule(error_kinds: Sequence[str]) -> Schedule:
         ErrorType.REQUEST_NOT_COMPLETED: REQUEST_NOT_COMPLETED_DELAYS,
         ErrorType.RATE_LIMITED: RATE_LIMITED_DELAYS,
         ErrorType.OVER_QUOTA: OVER_QUOTA_DELAYS,
+        ErrorType.TRANSPORT: TRANSPORT_DELAYS,
     }
     return _schedule(error_kinds, by_kind, START_SERVER_ERROR_DELAYS)
 
 
 def query_schedule(error_kinds: Sequence[str]) -> Schedule:
-    """Rule 4's delays for a retryable failure of query or update: 5/10/15/30 s, or Agora's own for 65 and 429."""
+    """Rule 4's delays for a retryable failure of query or update: 5/10/15/30 s, or Agora's own for 65, 429 and for no
+    answer at all."""
     by_kind = {
         ErrorType.REQUEST_NOT_COMPLETED: REQUEST_NOT_COMPLETED_DELAYS,
         ErrorType.RATE_LIMITED: RATE_LIMITED_DELAYS,
+        ErrorType.TRANSPORT: TRANSPORT_DELAYS,
     }
     return _schedule(error_kinds, by_kind, QUERY_SERVER_ERROR_DELAYS)
 
@@ -274,17 +287,19 @@ def confirm_delays(max_idle_time: int) -> list[float]:
 
 
 def gaps(segments: list[RecordingSegment]) -> list[tuple[int, int, datetime, datetime]]:
-    """Stretches with no confirmed recorder between consecutive segments: (after, before, start, end)."""
+    """Stretches covered by no confirmed recorder, of any line: (after, before, start, end).
+
+    `after` and `before` are positions in `segments`: the one whose coverage ended, and the one that resumed it.
+    """
     out: list[tuple[int, int, datetime, datetime]] = []
-    ordered = sorted((s for s in segments if s.confirmed_at is not None), key=lambda s: s.confirmed_at or s.started_at)
+    confirmed = [(pos, seg, seg.confirmed_at) for pos, seg in enumerate(segments) if seg.confirmed_at is not None]
     covered_until: datetime | None = None
-    prev_index = -1
-    for seg in ordered:
-        assert seg.confirmed_at is not None
-        if covered_until is not None and seg.confirmed_at > covered_until:
-            out.append((prev_index, seg.index, covered_until, seg.confirmed_at))
-        end = seg.ended_at or seg.confirmed_at
+    prev = -1
+    for pos, seg, confirmed_at in sorted(confirmed, key=lambda c: c[2]):
+        if covered_until is not None and confirmed_at > covered_until:
+            out.append((prev, pos, covered_until, confirmed_at))
+        end = seg.ended_at or confirmed_at
         if covered_until is None or end > covered_until:
             covered_until = end
-            prev_index = seg.index
+            prev = pos
     return out

@@ -42,7 +42,9 @@ class RecordingWorkflow:
 
     @workflow.init
     def __init__(self, params: RecordingInput) -> None:
-        self._rec = Recording(params)
+        self._rec = Recording.first(params)
+        # A redundant (gapless) class runs a second line of recorders on its own uid pair and resources.
+        self._lines = [self._rec, self._rec.second(params)] if params.request.redundant else [self._rec]
 
     @workflow.run
     async def run(self, params: RecordingInput) -> RecordingManifest:
@@ -61,12 +63,16 @@ class RecordingWorkflow:
             )
             rec.state.last_error = str(failure)
             rec.begin_stop("failed")
-        if rec.probing:
+        if any(line.probing for line in self._lines):
             # A probe stopping a duplicate finishes that stop; the others end at once now that a stop is requested.
-            await workflow.wait_condition(lambda: not rec.probing)
-        await stopping.stop_all(rec)
-        rec.set_phase("failed" if failure else "stopped")
-        rec.final = visibility.manifest(rec.request, rec.state)
+            await workflow.wait_condition(lambda: not any(line.probing for line in self._lines))
+        if len(self._lines) == 1:
+            await stopping.stop_all(rec)
+        else:
+            await asyncio.gather(*(stopping.stop_all(line) for line in self._lines))
+        for line in self._lines:
+            line.set_phase("failed" if failure else "stopped")
+        rec.final = self._manifest()
         await workflow.wait_condition(workflow.all_handlers_finished)
         if failure is not None:
             raise failure
@@ -76,6 +82,9 @@ class RecordingWorkflow:
         """The rules, in the order a recording meets them."""
         rec = self._rec
         rec.publish()
+        if len(self._lines) > 1:
+            await self._record_lines()
+            return
         failover.resume_probes(rec)
         while not rec.stop_requested and not rec.deadline_passed():
             if rec.current() is None:
@@ -86,6 +95,60 @@ class RecordingWorkflow:
                 break
             await monitoring.do_due_work(rec)
             await continuing.maybe_continue_as_new(rec)
+
+    async def _record_lines(self) -> None:
+        """A gapless class: each line follows the same rules on its own, and the run continues as new only when no
+        line has anything in flight. Every line finishes its step before the stop begins."""
+        lines = self._lines
+        tasks = [asyncio.create_task(self._line(line)) for line in lines]
+
+        def all_done() -> bool:
+            return all(task.done() for task in tasks)
+
+        def failed() -> BaseException | None:
+            return next((t.exception() for t in tasks if t.done() and t.exception() is not None), None)
+
+        try:
+            while not all_done() and failed() is None:
+                await workflow.wait_condition(
+                    lambda: all_done() or failed() is not None or continuing.safe_to_continue(lines)
+                )
+                if not all_done() and failed() is None and continuing.safe_to_continue(lines):
+                    await continuing.continue_as_new(lines)
+        except asyncio.CancelledError:
+            self._rec.begin_stop("cancelled")
+            await workflow.wait_condition(all_done)
+            raise
+        error = failed()
+        if error is not None:
+            self._rec.begin_stop("failed")  # the other line ends its step, then run() stops every recorder
+            await workflow.wait_condition(all_done)
+            raise error
+
+    async def _line(self, line: Recording) -> None:
+        """One line of a redundant recording: start and confirm, then check, until the stop."""
+        first = self._rec
+        if line is not first and not line.state.segments:
+            # The second line's first resource must exclude the first line's, so it waits for that one to exist.
+            await workflow.wait_condition(
+                lambda: first.stop_requested or first.start_resource_id is not None or bool(first.state.segments)
+            )
+        failover.resume_probes(line)
+        while not line.stop_requested and not line.deadline_passed():
+            if line.current() is None:
+                await starting.start_until_running(line)
+                continue
+            line.idle = True
+            try:
+                await monitoring.wait_for_due_work(line)
+            finally:
+                line.idle = False
+            if line.stop_requested or line.deadline_passed():
+                break
+            await monitoring.do_due_work(line)
+
+    def _manifest(self) -> RecordingManifest:
+        return visibility.manifest(self._rec.request, [line.state for line in self._lines])
 
     # --- messages ----------------------------------------------------------------------------------------------
 
@@ -105,13 +168,13 @@ class RecordingWorkflow:
     @workflow.query
     def status(self) -> RecordingStatus:
         """The live view: phase, current uid and sid, restarts, last status, M3U8 names."""
-        rec = self._rec
-        return visibility.status(rec.request, rec.state, rec.current(), rec.planned_end)
+        lines = [(line.state, line.current()) for line in self._lines]
+        return visibility.status(self._rec.request, lines, self._rec.planned_end)
 
     @workflow.query
     def manifest(self) -> RecordingManifest:
         """The manifest so far (final once the workflow has completed)."""
-        return self._rec.final or visibility.manifest(self._rec.request, self._rec.state)
+        return self._rec.final or self._manifest()
 
     @workflow.update
     async def update_subscription(self, update: SubscriptionUpdate) -> UpdateResult:
@@ -134,23 +197,28 @@ class RecordingWorkflow:
         self._require_running()
 
     def _require_running(self) -> None:
-        seg = self._rec.current()
-        if self._rec.stop_requested or seg is None or seg.confirmed_at is None:
+        confirmed = [seg for line in self._lines if (seg := line.current()) and seg.confirmed_at is not None]
+        if self._rec.stop_requested or not confirmed:
             raise ValueError("no confirmed recorder is running: try again once the phase is 'recording'")
 
     async def _update(
         self, *, subscription: SubscriptionUpdate | None = None, layout: LayoutUpdate | None = None
     ) -> UpdateResult:
-        seg = self._rec.current()
-        if seg is None or seg.sid is None:
+        """Send the update to the recorder of every line (one, unless the class is redundant)."""
+        targets = [seg for line in self._lines if (seg := line.current()) is not None and seg.sid is not None]
+        if not targets:
             raise ApplicationError("the recorder stopped before the update could be sent", non_retryable=True)
-        params = UpdateInput(
-            channel=self._rec.request.channel,
-            uid=seg.uid,
-            mode=self._rec.request.mode,
-            resource_id=seg.resource_id,
-            sid=seg.sid,
-            subscription=subscription,
-            layout=layout,
-        )
-        return await calls.UPDATE(params, f"update sid {seg.sid}")
+        results = []
+        for seg in targets:
+            assert seg.sid is not None
+            params = UpdateInput(
+                channel=self._rec.request.channel,
+                uid=seg.uid,
+                mode=self._rec.request.mode,
+                resource_id=seg.resource_id,
+                sid=seg.sid,
+                subscription=subscription,
+                layout=layout,
+            )
+            results.append(await calls.UPDATE(params, f"update sid {seg.sid}"))
+        return results[0]

@@ -75,9 +75,12 @@ async def _start_failed(rec: Recording, attempts: _Attempts, err: ActivityError)
         # 429 and 406 say nothing about the uid: back off and try the same one again.
         await rec.sleep(policy.OVER_QUOTA_DELAYS[-1], f"{kind} on start: wait before trying uid {uid}")
         return
-    if kind == names.ErrorType.RESOURCE_EXPIRED and attempts.reacquires < policy.RESOURCE_EXPIRED_REACQUIRES:
-        attempts.reacquires += 1
-        return
+    if kind in names.ErrorType.NEW_RESOURCE and attempts.reacquires < policy.NEW_RESOURCE_REACQUIRES:
+        if kind != names.ErrorType.WORKER_ALLOCATION_FAILED or workflow.patched(
+            patches.REACQUIRE_AFTER_ALLOCATION_FAILURE
+        ):
+            attempts.reacquires += 1
+            return
     if kind == names.ErrorType.ALREADY_STARTED and rec.start_resource_id is not None:
         # Rule 1: Agora started a recorder on this resource but its duplicate-start answer named no sid.
         # Keep it in the manifest by its resourceId; it ends at maxIdleTime once the class is over.
@@ -92,6 +95,7 @@ async def _start_failed(rec: Recording, attempts: _Attempts, err: ActivityError)
                 ended_at=now,
                 end_reason="sid_unknown",
                 detail="Agora accepted the start but its duplicate-start answer carried no sid",
+                line=rec.line,
             )
         )
     if kind == names.ErrorType.TASK_CONFLICT and workflow.patched(patches.PROBES_BESIDE_CHECKS):
@@ -100,21 +104,25 @@ async def _start_failed(rec: Recording, attempts: _Attempts, err: ActivityError)
     if kind == names.ErrorType.ALREADY_STARTED or kind in names.ErrorType.SWITCH_UID:
         await attempts.failed(rec, "start")
         return
-    # A 40x (invalid parameter, credentials, unknown storage profile): fail at once with the reason.
-    raise ApplicationError(
-        f"Agora refused to start a recorder on uid {uid}: {calls.failure_text(err)}", type=kind, non_retryable=True
-    ) from None
+    # A 40x (invalid parameter, credentials) or the worker's own refusal: fail at once with the reason.
+    if kind in names.ErrorType.LOCAL:
+        why = f"the worker refused to start a recorder on uid {uid}; nothing was sent to Agora (local configuration)"
+    else:
+        why = f"Agora refused to start a recorder on uid {uid}"
+    raise ApplicationError(f"{why}: {calls.failure_text(err)}", type=kind, non_retryable=True) from None
 
 
 async def _acquire_and_start(rec: Recording, uid: str) -> RecordingSegment:
     """Rule 1: acquire and start as one unit; a start whose sid comes back is recorded at once."""
     now = workflow.now()
     rec.start_resource_id = None
+    expires = policy.resource_expired_hour(rec.request, now, rec.planned_end)
     acquire = AcquireInput(
         channel=rec.request.channel,
         uid=uid,
         mode=rec.request.mode,
-        resource_expired_hour=policy.resource_expired_hour(rec.request, now, rec.planned_end),
+        resource_expired_hour=expires,
+        exclude_resource_ids=rec.resources_to_avoid(),
     )
     acquired = await calls.ACQUIRE(acquire, f"acquire resource for uid {uid}")
     rec.start_resource_id = acquired.resource_id
@@ -123,6 +131,7 @@ async def _acquire_and_start(rec: Recording, uid: str) -> RecordingSegment:
         uid=uid,
         resource_id=acquired.resource_id,
         token_expire_seconds=policy.token_expire_seconds(now, rec.planned_end),
+        resource_expired_hour=expires,
     )
     handle = calls.START.start(start, f"start recorder on uid {uid}")
     # A start in flight is never abandoned: once Agora may have a recorder, its sid must reach the manifest.
@@ -135,6 +144,7 @@ async def _acquire_and_start(rec: Recording, uid: str) -> RecordingSegment:
         started_at=workflow.now(),
         sid_recovered=started.recovered,
         m3u8_names=list(started.m3u8_names),  # Rule 6: spliced from the sid at once.
+        line=rec.line,
     )
     rec.state.segments.append(seg)
     rec.state.m3u8_check_due_at = seg.started_at + timedelta(seconds=policy.M3U8_QUERY_AFTER[rec.request.mode])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from temporalio.common import SearchAttributeUpdate
 with workflow.unsafe.imports_passed_through():
     from workflows import names, policy
     from workflows.models import (
+        LineStatus,
         RecordingGap,
         RecordingManifest,
         RecordingRequest,
@@ -18,6 +20,9 @@ with workflow.unsafe.imports_passed_through():
         RecordingState,
         RecordingStatus,
     )
+
+# One line of recorders as the Web UI shows it: its state, and the recorder it runs now.
+Line = tuple[RecordingState, RecordingSegment | None]
 
 
 class Board:
@@ -27,20 +32,25 @@ class Board:
         self._published: dict[str, Any] = {}
         self._shown: tuple[Any, ...] = ()
 
-    def publish(self, request: RecordingRequest, state: RecordingState, current: RecordingSegment | None) -> None:
+    def publish(self, request: RecordingRequest, lines: Sequence[Line]) -> None:
         """Keep the Web UI current: search attributes (only those that changed) and the details pane.
 
-        Called at every phase change and every healthy check, so it returns at once when nothing shown has changed.
+        The search attributes follow the first line; the details pane shows every line. Called at every phase change
+        and every healthy check, so it returns at once when nothing shown has changed.
         """
-        shown = (
-            state.phase,
-            current.uid if current else None,
-            current.sid if current else None,
-            state.restarts,
-            state.failed_starts,
-            state.last_status,
-            state.last_error,
-            sum(len(s.m3u8_names) for s in state.segments),
+        state, current = lines[0]
+        shown = tuple(
+            (
+                line_state.phase,
+                line_current.uid if line_current else None,
+                line_current.sid if line_current else None,
+                line_state.restarts,
+                line_state.failed_starts,
+                line_state.last_status,
+                line_state.last_error,
+                sum(len(s.m3u8_names) for s in line_state.segments),
+            )
+            for line_state, line_current in lines
         )
         if shown == self._shown:
             return
@@ -61,29 +71,43 @@ class Board:
             updates.append(key.value_unset() if value is None else key.value_set(value))
         if updates:
             workflow.upsert_search_attributes(updates)
-        workflow.set_current_details(details(request, state, current))
+        workflow.set_current_details(details(request, lines))
 
 
-def details(request: RecordingRequest, state: RecordingState, current: RecordingSegment | None) -> str:
-    """The Web UI's current-details pane, in Markdown."""
-    lines = [
+def details(request: RecordingRequest, lines: Sequence[Line]) -> str:
+    """The Web UI's current-details pane, in Markdown: the first line, then each further line of recorders."""
+    state, current = lines[0]
+    text = [
         f"**{state.phase}** · channel `{request.channel}` · {request.mode} mode",
         f"recorder uid `{current.uid}` · sid `{current.sid}`" if current else "no recorder running",
         f"restarts {state.restarts} · failed starts {state.failed_starts} · last status {state.last_status}",
     ]
     if state.last_error:
-        lines.append(f"last error: {state.last_error}")
-    names_now = [n for s in state.segments for n in s.m3u8_names]
+        text.append(f"last error: {state.last_error}")
+    for number, (other, other_current) in enumerate(lines[1:], start=2):
+        running = f"uid `{other_current.uid}` · sid `{other_current.sid}`" if other_current else "no recorder running"
+        text.append(f"line {number} (redundant): **{other.phase}** · {running} · restarts {other.restarts}")
+    names_now = [n for line_state, _ in lines for s in line_state.segments for n in s.m3u8_names]
     if names_now:
-        lines.append("M3U8: " + ", ".join(f"`{n}`" for n in names_now[-4:]))
-    return "\n\n".join(lines)
+        text.append("M3U8: " + ", ".join(f"`{n}`" for n in names_now[-4:]))
+    return "\n\n".join(text)
 
 
-def status(
-    request: RecordingRequest, state: RecordingState, current: RecordingSegment | None, planned_end: datetime | None
-) -> RecordingStatus:
-    """Rule 10: the live view the status query answers."""
+def status(request: RecordingRequest, lines: Sequence[Line], planned_end: datetime | None) -> RecordingStatus:
+    """Rule 10: the live view the status query answers (a redundant recording lists each line and whether it is up)."""
+    state, current = lines[0]
     seg = current or (state.segments[-1] if state.segments else None)
+    line_views = [
+        LineStatus(
+            line=number,
+            phase=line_state.phase,
+            uid=line_current.uid if line_current else None,
+            sid=line_current.sid if line_current else None,
+            up=line_current is not None and line_current.confirmed_at is not None,
+            restarts=line_state.restarts,
+        )
+        for number, (line_state, line_current) in enumerate(lines)
+    ]
     return RecordingStatus(
         channel=request.channel,
         mode=request.mode,
@@ -97,16 +121,18 @@ def status(
         runs=state.runs,
         last_status=state.last_status,
         last_error=state.last_error,
-        m3u8_names=[n for s in state.segments for n in s.m3u8_names],
-        segments=len(state.segments),
+        m3u8_names=[n for line_state, _ in lines for s in line_state.segments for n in s.m3u8_names],
+        segments=sum(len(line_state.segments) for line_state, _ in lines),
         started_at=state.started_at,
         planned_end=planned_end,
+        lines=line_views if len(lines) > 1 else [],
     )
 
 
-def manifest(request: RecordingRequest, state: RecordingState) -> RecordingManifest:
-    """The manifest so far: every segment and the gaps between confirmed ones."""
-    segments = [s.model_copy(deep=True) for s in state.segments]
+def manifest(request: RecordingRequest, states: Sequence[RecordingState]) -> RecordingManifest:
+    """The manifest so far: every segment of every line, and the gaps when no line had a confirmed recorder."""
+    state = states[0]
+    segments = [s.model_copy(deep=True) for line_state in states for s in line_state.segments]
     return RecordingManifest(
         channel=request.channel,
         mode=request.mode,

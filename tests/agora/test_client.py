@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from agora import errors
-from agora.client import ALTERNATE_BASE_URL, DEFAULT_BASE_URL, AgoraClient
+from agora.client import ALTERNATE_BASE_URL, DEFAULT_BASE_URL, AgoraClient, domain_order
 from agora.errors import RequestValidationError
 from agora.models import (
     AcquireClientRequest,
@@ -576,92 +576,87 @@ async def test_failing_call_leaks_no_secret_into_errors_or_logs(caplog):
 # -- failover ---------------------------------------------------------------------------------------------
 
 
-async def test_connect_error_fails_over_to_fallback_host():
-    """A ConnectError on api.sd-rtn.com makes the same call succeed on api.agora.io."""
+async def test_attempts_follow_agoras_switch_domain_order():
+    """Attempts 1 and 2 of a call go to api.agora.io, attempt 3 to api.sd-rtn.com, attempt 4 to the region's host."""
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "api.sd-rtn.com":
-            raise httpx.ConnectError("connection refused", request=request)
-        return httpx.Response(200, json={"resourceId": RESOURCE_ID, "sid": SID})
+        raise httpx.ConnectError("connection refused", request=request)
 
     fake = FakeAgora(handler)
-    async with make_client(fake) as client:
-        result = await client.start(RESOURCE_ID, "mix", "room", "1", mix_start())
-    assert result.sid == SID
-    assert [r.url.host for r in fake.requests] == ["api.sd-rtn.com", "api.agora.io"]
-    assert fake.requests[1].url.path == fake.requests[0].url.path
-    assert fake.body(1) == fake.body(0)
+    async with make_client(fake, region="eu-west-1") as client:
+        for attempt in (1, 2, 3, 4, 5):
+            with pytest.raises(errors.AgoraConnectionError) as info:
+                await client.start(RESOURCE_ID, "mix", "room", "1", mix_start(), attempt=attempt)
+            assert fake.requests[-1].url.host in str(info.value)
+    assert [r.url.host for r in fake.requests] == [
+        "api.agora.io",
+        "api.agora.io",
+        "api.sd-rtn.com",
+        "api-eu-west-1.agora.io",
+        "api.agora.io",
+    ]
+    assert fake.body(2) == fake.body(0) and fake.requests[2].url.path == fake.requests[0].url.path
 
 
-async def test_503_does_not_fail_over():
-    """An HTTP 503 is an answer: it raises at once and the fallback host is not tried."""
+def test_a_mainland_china_region_starts_with_api_sd_rtn_com():
+    """In a cn- region the order is api.sd-rtn.com, api.agora.io, then the region's sd-rtn.com host."""
+    assert domain_order("cn-east-1") == [
+        "https://api.sd-rtn.com",
+        "https://api.agora.io",
+        "https://api-cn-east-1.sd-rtn.com",
+    ]
+    assert (
+        domain_order() == [DEFAULT_BASE_URL, ALTERNATE_BASE_URL] == ["https://api.agora.io", "https://api.sd-rtn.com"]
+    )
+    with pytest.raises(errors.RequestValidationError, match="region"):
+        domain_order("mars-1")
+
+
+async def test_one_attempt_sends_one_request_whatever_the_answer():
+    """A 503 or a timeout is answered at once: the client never sends a second request itself (Temporal retries)."""
     fake = FakeAgora(lambda r: httpx.Response(503, json={"code": 503, "reason": "busy"}))
     async with make_client(fake) as client:
         with pytest.raises(errors.ServerError):
             await client.query(RESOURCE_ID, SID, "mix")
-    assert [r.url.host for r in fake.requests] == ["api.sd-rtn.com"]
+    assert [r.url.host for r in fake.requests] == ["api.agora.io"]
 
-
-async def test_read_timeout_on_start_does_not_resend():
-    """A read timeout after start was sent raises AgoraTimeout without resending to the other host."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
+    def timeout(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)
 
-    fake = FakeAgora(handler)
-    async with make_client(fake) as client:
+    slow = FakeAgora(timeout)
+    async with make_client(slow) as client:
         with pytest.raises(errors.AgoraTimeout) as info:
             await client.start(RESOURCE_ID, "mix", "room", "1", mix_start())
     assert info.value.retryable is True
-    assert len(fake.requests) == 1
+    assert len(slow.requests) == 1
 
 
-async def test_both_hosts_unreachable_is_connection_error():
-    """When both hosts refuse the connection, one AgoraConnectionError names both attempts."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
-
-    fake = FakeAgora(handler)
-    async with make_client(fake) as client:
-        with pytest.raises(errors.AgoraConnectionError) as info:
-            await client.acquire("room", "1")
-    assert len(fake.requests) == 2
-    assert "api.sd-rtn.com" in str(info.value) and "api.agora.io" in str(info.value)
-
-
-async def test_custom_base_url_has_no_fallback():
-    """A non-default base_url without fallback_base_url makes one attempt only."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
-
-    fake = FakeAgora(handler)
+async def test_custom_base_url_has_no_other_domain():
+    """A base_url of one's own (an emulator) is the only domain unless a fallback is named."""
+    fake = FakeAgora(lambda r: httpx.Response(200, json={"resourceId": RESOURCE_ID}))
     async with make_client(fake, base_url="http://127.0.0.1:1") as client:
-        with pytest.raises(errors.AgoraConnectionError):
-            await client.acquire("room", "1")
-    assert [r.url.host for r in fake.requests] == ["127.0.0.1"]
+        for attempt in (1, 3, 4):
+            await client.acquire("room", "1", attempt=attempt)
+    assert [r.url.host for r in fake.requests] == ["127.0.0.1"] * 3
+    with_fallback = make_client(fake, base_url="http://127.0.0.1:1", fallback_base_url="http://127.0.0.2:1")
+    assert [with_fallback.base_url_for(a) for a in (1, 2, 3)] == [
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:1",
+        "http://127.0.0.2:1",
+    ]
 
 
-def test_default_fallback_is_the_alternate_domain():
-    """The default base URL pairs with api.agora.io as fallback."""
-    assert ALTERNATE_BASE_URL == "https://api.agora.io"
-    assert make_client(FakeAgora())._base_urls == [DEFAULT_BASE_URL, ALTERNATE_BASE_URL]
-
-
-async def test_query_read_timeout_fails_over():
-    """query is a read, so a read timeout on the primary host is retried once on the fallback host."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "api.sd-rtn.com":
-            raise httpx.ReadTimeout("timed out", request=request)
-        return httpx.Response(200, json={"sid": SID, "serverResponse": {"status": 4}})
-
-    fake = FakeAgora(handler)
+async def test_stop_answered_206_with_a_body_is_the_stops_answer():
+    """A stop answered 206 without a code returns the stop's body (upload status backuped, the file list)."""
+    body = {
+        "sid": SID,
+        "serverResponse": {"fileListMode": "string", "fileList": "a.m3u8", "uploadingStatus": "backuped"},
+    }
+    fake = FakeAgora(lambda r: httpx.Response(206, json=body))
     async with make_client(fake) as client:
-        result = await client.query(RESOURCE_ID, SID, "web")
-    assert result.server_response.status == 4
-    assert [r.url.host for r in fake.requests] == ["api.sd-rtn.com", "api.agora.io"]
+        answer = await client.stop(RESOURCE_ID, SID, "mix", "room", "1")
+    assert answer.server_response.uploading_status == "backuped"
+    assert [f.file_name for f in answer.server_response.file_list] == ["a.m3u8"]
 
 
 def test_limits_import_stays_free_of_httpx_and_pydantic():

@@ -51,7 +51,9 @@ SERVICE_CASES = [
     ("start", 400, {"code": 109, "reason": "token expired"}, errors.InvalidParameter),
     ("start", 400, {"code": 9999, "reason": "new code"}, errors.InvalidParameter),
     ("start", 503, {"code": 9999, "reason": "new code"}, errors.ServerError),
-    ("stop", 206, {"code": 50, "reason": "upload timeout"}, errors.ServiceError),
+    ("stop", 206, {"code": 50, "reason": "upload timeout"}, errors.UploadTimeout),
+    ("stop", 500, {"code": 50, "reason": "upload timeout"}, errors.UploadTimeout),
+    ("start", 400, {"code": 1001, "reason": "resourceId unparsable"}, errors.ResourceInvalid),
     ("stop", 302, {"code": 9999, "reason": "odd"}, errors.ProtocolError),
 ]
 
@@ -95,7 +97,9 @@ def test_service_bodies(operation, status, body, cls: type[errors.AgoraError]):
         (errors.InvalidOperation, False),
         (errors.OverQuota, True),
         (errors.ServerError, True),
-        (errors.WorkerAllocationFailed, True),
+        (errors.WorkerAllocationFailed, False),
+        (errors.ResourceInvalid, False),
+        (errors.UploadTimeout, False),
         (errors.RequestTimeout, True),
         (errors.RequestValidationError, False),
         (errors.TransportError, True),
@@ -119,6 +123,24 @@ def test_kind_is_the_class_name_everywhere():
         assert cls.__dict__.get("kind") == cls.__name__, cls
         stack.extend(cls.__subclasses__())
     assert len(seen) >= 24
+
+
+def test_stop_206_without_a_code_is_the_stops_answer():
+    """A stop answered 206 with a normal stop body (files partly in Agora's backup) is no error; with a code it is."""
+    body = {"sid": "s1", "serverResponse": {"uploadingStatus": "backuped", "fileList": "s1_room.m3u8"}}
+    assert classify_response("stop", 206, json.dumps(body).encode()) is None
+    assert classify_response("query", 206, json.dumps(body).encode()) is not None
+    assert isinstance(
+        classify_response("stop", 206, b'{"code": 435, "reason": "no recorded data"}'), errors.NoRecordedData
+    )
+
+
+def test_upload_timeout_keeps_the_file_list_it_was_answered_with():
+    """A stop answered code 50 keeps the answer's serverResponse, so the files it lists are not lost."""
+    body = {"code": 50, "reason": "upload timeout", "serverResponse": {"fileList": "s1_room.m3u8"}}
+    error = classify_response("stop", 206, json.dumps(body).encode())
+    assert isinstance(error, errors.UploadTimeout) and not error.retryable
+    assert error.server_response == {"fileList": "s1_room.m3u8"}
 
 
 def test_rich_404_shape_from_stop():

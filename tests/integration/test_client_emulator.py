@@ -529,14 +529,14 @@ async def test_accepted_then_failed_start_then_duplicate_reveals_sid(env: Env) -
 
 
 async def test_worker_allocation_failure_on_start(env: Env) -> None:
-    """A 500 code 502 on start is WorkerAllocationFailed, a retryable ServerError."""
+    """A 500 code 502 on start is WorkerAllocationFailed, a ServerError that resending cannot cure (new acquire)."""
     mode, request = SCENARIOS["mix-hls"]
     acquired = await env.client.acquire("room1", RECORDER_UID)
     body = {"code": 502, "reason": "Failed to allocate worker"}
     env.emu.inject("start", "custom", status=500, body=body)
     with pytest.raises(errors.WorkerAllocationFailed) as caught:
         await env.client.start(acquired.resource_id, mode, "room1", RECORDER_UID, request)
-    assert caught.value.retryable and caught.value.code == 502
+    assert not caught.value.retryable and caught.value.code == 502
 
 
 async def test_duplicate_start_without_sid_is_already_started(env: Env) -> None:
@@ -856,25 +856,27 @@ def dead_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-async def test_unreachable_primary_fails_over_to_the_other_host(env: Env) -> None:
-    """When the primary host refuses the connection, the same call goes to the fallback host and succeeds."""
+async def test_a_later_attempt_goes_to_the_other_host(env: Env) -> None:
+    """Attempts 1 and 2 go to the primary host, which refuses the connection; attempt 3 reaches the fallback host."""
     async with make_client(env.emu, base_url=dead_url(), fallback_base_url=env.emu.base_url) as client:
-        acquired = await client.acquire("room1", RECORDER_UID)
+        for attempt in (1, 2):
+            with pytest.raises(errors.AgoraConnectionError):
+                await client.acquire("room1", RECORDER_UID, attempt=attempt)
+        acquired = await client.acquire("room1", RECORDER_UID, attempt=3)
     assert acquired.resource_id and env.emu.emulator.request_count == 1
 
 
-async def test_timed_out_post_is_not_resent_but_query_is() -> None:
-    """A POST that timed out is not sent to the fallback host (it may have arrived); a timed-out query is."""
+async def test_a_timed_out_call_is_never_resent_by_the_client() -> None:
+    """A POST or a query that timed out raises AgoraTimeout: the client sends nothing more (Temporal retries)."""
     async with running_emulator(emulator_config()) as primary, running_emulator(emulator_config()) as fallback:
         async with make_client(primary, fallback_base_url=fallback.base_url, timeout=0.3) as client:
             primary.inject("acquire", "hang")
             with pytest.raises(errors.AgoraTimeout):
                 await client.acquire("room1", RECORDER_UID)
-            assert fallback.emulator.request_count == 0
             primary.inject("query", "hang")
-            with pytest.raises(errors.NotFound):
+            with pytest.raises(errors.AgoraTimeout):
                 await client.query("rid", "0123456789abcdef0123456789abcdef", "mix")
-            assert fallback.emulator.request_count == 1
+            assert fallback.emulator.request_count == 0
 
 
 async def test_update_refreshes_storage_and_layout_takes_backgrounds(env: Env) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from emulator.testing import RunningEmulator
-from recorder.processes import PROJECT, child_env
+from recorder.processes import PROJECT, WorkerProcess, child_env, worker_env
 from recorder.settings import DEFAULT_CACHED_RECORDINGS, SettingsError, load_settings
 from recorder.worker import running_workers
 from tests.conftest import settings_for
@@ -81,3 +83,22 @@ async def test_workflow_worker_keeps_that_many_recordings_cached(
     settings = settings_for(emulator, cached_recordings=1234)
     async with running_workers(ts_env.client, settings, queue="tq-cache") as ws:
         assert ws[0].config()["max_cached_workflows"] == 1234
+
+
+async def test_a_worker_without_a_storage_profile_starts_and_says_recordings_will_be_refused(
+    dev_client: Client, tmp_path: Path
+):
+    """With no storage profile configured the worker still starts, and says so in one line at start-up."""
+    address = dev_client.service_client.config.target_host
+    env = worker_env(
+        address=address,
+        queue=f"tq-{uuid.uuid4()}",
+        agora={"AGORA_APP_ID": "a", "AGORA_CUSTOMER_ID": "c", "AGORA_CUSTOMER_SECRET": "s"},
+    )
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    try:
+        await worker.start_ready(within=60)
+        warned = [line for line in worker.log().splitlines() if "no storage profile is configured" in line]
+    finally:
+        await worker.stop()
+    assert len(warned) == 1 and "refused at its start as a local configuration error" in warned[0]

@@ -142,6 +142,15 @@ async def confirm_404_backup_uid(env: WorkflowEnvironment, emu: RunningEmulator,
     return handle
 
 
+async def start_502_reacquires(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
+    """A start answered 500/502 "failed to allocate worker": a new resource for the same uid, then recording."""
+    emu.inject("start", "custom", status=500, body={"code": 502, "reason": "Failed to allocate worker"})
+    handle = await _start(env, emu, queue, _request("start502"))
+    manifest = await handle.result()
+    assert [s.uid for s in manifest.segments] == ["527841"] and manifest.failed_starts == 0, manifest
+    return handle
+
+
 async def continue_as_new(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
     """A recording that continues-as-new twice (3 checks a run) and ends at its planned end."""
     handle = await _start(env, emu, queue, _request("can", checks_per_run=3, max_duration=timedelta(minutes=4)))
@@ -158,15 +167,17 @@ SCENARIOS: dict[str, Scenario] = {
     "probe_stops_404ing_old_sid": probe_stops_404ing_old_sid,
     "task_conflict_stops_old": task_conflict_stops_old,
     "confirm_404_backup_uid": confirm_404_backup_uid,
+    "start_502_reacquires": start_502_reacquires,
 }
 # The fixture sets, oldest first ("" is the set recorded before any tag). Each set holds every scenario that existed
 # when it was recorded.
-GENERATIONS = ("", "local-queries", "confirm-404")
+GENERATIONS = ("", "local-queries", "confirm-404", "reacquire-502")
 # Scenarios added after the first set: the generation they first appear in.
 NEW_IN = {
     "probe_stops_404ing_old_sid": "local-queries",
     "task_conflict_stops_old": "local-queries",
     "confirm_404_backup_uid": "confirm-404",
+    "start_502_reacquires": "reacquire-502",
 }
 
 

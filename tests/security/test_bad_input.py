@@ -52,7 +52,7 @@ BAD_RAW_INPUT: list[tuple[dict[str, Any], str]] = [
     ({"mode": "individual", "transcoding": {}}, "only used in mix mode"),
     ({"stream_types": 0, "subscribe_video_uids": ["1001"]}, "audio only"),
     ({"subscribe_audio_uids": ["0"]}, "1..4294967295"),
-    ({"subscribe_audio_uids": []}, "1..32"),
+    ({"subscribe_audio_uids": []}, "at most 32"),
     ({"transcoding": {"fps": 0}}, "fps"),
     ({"transcoding": {"background_color": "red"}}, "background_color"),
     ({"storage_profile": ""}, "storage_profile"),

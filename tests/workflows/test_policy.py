@@ -107,7 +107,7 @@ def test_resource_expired_hour_and_token_life_are_sized_from_the_planned_end():
     assert end == now + timedelta(hours=3)
     assert policy.resource_expired_hour(req, now, end) == 5
     assert policy.token_expire_seconds(now, end) == 5 * 3600
-    assert policy.resource_expired_hour(RecordingRequest(**BASE), now, None) == 72
+    assert policy.resource_expired_hour(RecordingRequest(**BASE), now, None) == 720
     long = RecordingRequest(**BASE, max_duration=timedelta(days=40))
     assert policy.resource_expired_hour(long, now, policy.planned_end(long, now)) == 720
     assert policy.token_expire_seconds(now, policy.planned_end(long, now)) == 24 * 3600
@@ -148,6 +148,12 @@ BAD_REQUESTS: list[tuple[dict[str, Any], str]] = [
     ({"max_duration": timedelta(seconds=-1)}, "positive"),
     ({"unknown_field": 1}, "unknown_field"),
     ({"mode": "mix", "transcoding": {"width": 1920, "height": 1920}}, "1920 × 1080"),
+    ({"transcoding": {"mixed_video_layout": 2}}, "maxResolutionUid"),
+    ({"transcoding": {"background_color": "red"}}, "#RRGGBB"),
+    ({"mode": "individual"}, "subscribe_uid_group is required"),
+    ({"mode": "individual", "subscribe_uid_group": 6}, "subscribe_uid_group"),
+    ({"subscribe_uid_group": 1}, "only used in individual mode"),
+    ({"resource_expired_hour": 2, "max_duration": timedelta(hours=3)}, "shorter than max_duration"),
 ]
 
 
@@ -161,7 +167,7 @@ def test_bad_request_is_refused_with_a_clear_error(overrides: dict[str, Any], sa
 
 def test_default_check_interval_is_half_of_max_idle_and_at_most_two_minutes():
     """Without a check interval, checks run at half of maxIdleTime, at most every 120 s."""
-    assert RecordingRequest(**BASE).effective_check_interval == 15
+    assert RecordingRequest(**BASE, max_idle_time=30).effective_check_interval == 15
     assert RecordingRequest(**BASE, max_idle_time=600).effective_check_interval == 120
 
 
