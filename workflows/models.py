@@ -403,6 +403,8 @@ class RecordingStatus(BaseModel):
     planned_end: datetime | None
     # Redundant recordings: each line and whether its recorder is up (empty for a single recorder).
     lines: list[LineStatus] = Field(default_factory=list)
+    # While stopping: what the workflow still waits for before it finishes (a stop's answer, a failover window).
+    waiting_for: list[str] = Field(default_factory=list)
 
 
 class StopRequest(BaseModel):
@@ -411,6 +413,27 @@ class StopRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     reason: str = "stop requested"
+
+
+class JoinRequest(BaseModel):
+    """Input of the join update, the update half of start-or-join (update-with-start)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wait_until_up: bool = Field(
+        default=False,
+        description="answer once a recorder is confirmed (phase recording) or the recording has ended, instead of "
+        "at once",
+    )
+
+
+class JoinResult(BaseModel):
+    """What the join update answers: whether this call started the recording, and its status."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    started: bool = Field(description="True when the recording was started by this start-or-join call")
+    status: RecordingStatus
 
 
 class SubscriptionUpdate(BaseModel):

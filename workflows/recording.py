@@ -22,6 +22,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from workflows import names
     from workflows.models import (
+        JoinRequest,
+        JoinResult,
         LayoutUpdate,
         RecordingInput,
         RecordingManifest,
@@ -159,6 +161,21 @@ class RecordingWorkflow:
         await workflow.wait_condition(lambda: self._rec.final is not None)
         assert self._rec.final is not None
         return self._rec.final
+
+    @workflow.update
+    async def join(self, request: JoinRequest) -> JoinResult:
+        """Start-or-join's update: say whether this call started the recording, and (if asked) wait until a recorder
+        is confirmed or the recording has ended (a failed start included)."""
+        # With update-with-start the update reaches a new workflow in its first workflow task (events 1-3).
+        started = workflow.info().run_id == workflow.info().first_execution_run_id and (
+            workflow.info().get_current_history_length() <= 3
+        )
+        if request.wait_until_up:
+            await workflow.wait_condition(lambda: self._rec.final is not None or self._any_line_up())
+        return JoinResult(started=started, status=self.status())
+
+    def _any_line_up(self) -> bool:
+        return any((seg := line.current()) is not None and seg.confirmed_at is not None for line in self._lines)
 
     @workflow.signal
     def request_stop(self, request: StopRequest) -> None:

@@ -93,6 +93,19 @@ def details(request: RecordingRequest, lines: Sequence[Line]) -> str:
     return "\n\n".join(text)
 
 
+def waiting_for(states: Sequence[RecordingState]) -> list[str]:
+    """While stopping: the recorders whose stop has no answer yet, and the old sids whose failover window is open."""
+    out: list[str] = []
+    for state in states:
+        if state.phase != "stopping":
+            continue
+        out += [f"the stop of sid {s.sid}" for s in state.segments if s.ended_at is None and s.sid is not None]
+        for probe in state.probes:
+            sid = state.segments[probe.segment_index].sid
+            out.append(f"the failover window of old sid {sid} (until {probe.due_at.isoformat(timespec='seconds')})")
+    return out
+
+
 def status(request: RecordingRequest, lines: Sequence[Line], planned_end: datetime | None) -> RecordingStatus:
     """Rule 10: the live view the status query answers (a redundant recording lists each line and whether it is up)."""
     state, current = lines[0]
@@ -126,6 +139,7 @@ def status(request: RecordingRequest, lines: Sequence[Line], planned_end: dateti
         started_at=state.started_at,
         planned_end=planned_end,
         lines=line_views if len(lines) > 1 else [],
+        waiting_for=waiting_for([line_state for line_state, _ in lines]),
     )
 
 
