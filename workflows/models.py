@@ -37,6 +37,10 @@ SegmentEnd = Literal[
 
 StopTrigger = Literal["requested", "cancelled", "end_time", "max_duration", "failed"]
 
+# Where a segment's files are, as Agora's callbacks tell it: uploading (30, 33), every file in the bucket (31), some in
+# Agora's backup cloud, to be delivered later (32), or what a stop answered without knowing (unknown).
+Delivery = Literal["uploading", "uploaded", "backuped", "unknown"]
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -129,6 +133,16 @@ class RecordingRequest(_Frozen):
         "(Agora bills both)",
     )
     redundant_uid: str | None = Field(default=None, description="the second recorder's uid (redundant only)")
+    delivery_wait: timedelta | None = Field(
+        default=None,
+        description="with Agora's callbacks on: after a stop answered backuped or unknown, wait up to this long for "
+        "the uploaded callback (31) before the recording completes",
+    )
+    ha_check: bool = Field(
+        default=False,
+        description="with Agora's callbacks on: a recorder whose high-availability registration (event 13) has not "
+        "arrived within 10 s of its start is replaced by one on the other uid (off: event 13 is in no event table)",
+    )
     redundant_backup_uid: str | None = Field(default=None, description="the second recorder's backup uid")
 
     @field_validator("channel")
@@ -287,6 +301,12 @@ class RecordingSegment(BaseModel):
     uploading_status: str | None = None
     # Which recorder line it belongs to: 0, or 1 for the second recorder of a redundant (gapless) class.
     line: int = 0
+    # From Agora's callbacks: where the files are, the upload's progress (percent), the files delivered.
+    delivery: Delivery | None = None
+    upload_progress: float | None = None
+    # From Agora's callbacks: high-availability migrations announced (event 12), and the registration (event 13).
+    failovers_announced: int = 0
+    ha_registered: bool = False
 
 
 class RecordingGap(BaseModel):
@@ -354,6 +374,9 @@ class RecordingState(BaseModel):
     m3u8_tries: int = 0
     probes: list[FailoverProbe] = Field(default_factory=list)
     stop_trigger: StopTrigger | None = None
+    # The noticeIds of the latest callbacks taken, so a resent or duplicated callback never acts twice.
+    seen_notices: list[str] = Field(default_factory=list)
+    callbacks: int = 0
 
 
 class RecordingInput(BaseModel):
@@ -405,6 +428,8 @@ class RecordingStatus(BaseModel):
     lines: list[LineStatus] = Field(default_factory=list)
     # While stopping: what the workflow still waits for before it finishes (a stop's answer, a failover window).
     waiting_for: list[str] = Field(default_factory=list)
+    # Agora's callbacks taken so far (resends and duplicates not counted).
+    callbacks: int = 0
 
 
 class StopRequest(BaseModel):
@@ -413,6 +438,48 @@ class StopRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     reason: str = "stop requested"
+
+
+class RecorderEvent(BaseModel):
+    """One of Agora's Cloud Recording callbacks (NCS), reduced to what the workflow needs; never a secret."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    notice_id: str
+    event_type: int
+    app_id: str | None = Field(default=None, description="the App ID the receiver serves (the inbox is per App ID)")
+    cname: str
+    sid: str
+    uid: str | None = None
+    sequence: int | None = None
+    happened_at: datetime | None = Field(default=None, description="when the event happened (payload.sendts)")
+    status: int | None = None
+    exit_status: int | None = None
+    leave_code: int | None = None
+    error_level: int | None = None
+    error_code: int | None = None
+    progress: int | None = Field(default=None, description="upload progress, 0..10000 (hundredths of a percent)")
+    new_uid: str | None = None
+    file_names: list[str] = Field(default_factory=list)
+
+
+class InboxEvent(BaseModel):
+    """A callback about a sid no running workflow owns, as the App ID's inbox keeps it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    received_at: datetime
+    event: RecorderEvent
+
+
+class InboxView(BaseModel):
+    """What the callback inbox holds: the latest unowned callbacks, and how many of each type it has taken."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    events: list[InboxEvent]
+    counts: dict[int, int]
+    total: int
 
 
 class JoinRequest(BaseModel):

@@ -23,7 +23,7 @@ from workflows.state import Recording
 async def wait_for_due_work(rec: Recording) -> None:
     """Sleep until the next check, M3U8 check, failover probe or the planned end (a stop request wakes it)."""
     due, what = _next_due(rec)
-    await rec.sleep((due - workflow.now()).total_seconds(), what)
+    await rec.sleep((due - workflow.now()).total_seconds(), what, nudgeable=True)
 
 
 def _next_due(rec: Recording) -> tuple[datetime, str]:

@@ -9,6 +9,10 @@ from __future__ import annotations
 from temporalio.common import SearchAttributeKey
 
 WORKFLOW_NAME = "RecordingWorkflow"
+INBOX_WORKFLOW_NAME = "CallbackInboxWorkflow"
+# The signal that carries one of Agora's callbacks to a recording, and an unowned one to the inbox.
+EVENT_SIGNAL = "recorder_event"
+INBOX_SIGNAL = "unowned_event"
 DEFAULT_TASK_QUEUE = "agora-recording"
 
 # Activity names.
@@ -17,6 +21,11 @@ START = "start_recorder"
 QUERY = "query_recorder"
 STOP = "stop_recorder"
 UPDATE = "update_recorder"
+
+
+def inbox_id(app_id: str) -> str:
+    """The workflow id of an App ID's callback inbox (callbacks about sids no running recording owns)."""
+    return f"agora-callbacks:{app_id}"
 
 
 def control_queue(task_queue: str) -> str:
@@ -89,3 +98,7 @@ SID = SearchAttributeKey.for_keyword("RecordingSid")
 RESTARTS = SearchAttributeKey.for_int("RecordingRestarts")
 
 SEARCH_ATTRIBUTES = (CHANNEL, PHASE, RECORDER_UID, SID, RESTARTS)
+
+# The class schedule that started a recording (set once at its start, never published by the recording itself, so
+# it stays out of SEARCH_ATTRIBUTES, which visibility.py publishes key by key); recorder.schedules registers it.
+SCHEDULE = SearchAttributeKey.for_keyword("RecordingSchedule")

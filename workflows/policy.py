@@ -63,6 +63,10 @@ RECORDER_UP_STATUSES = frozenset({4, 5})
 # Statuses at which the recorder is leaving or gone (6 stop received, 7 stopped, 8 exited, 20 exited abnormally).
 RECORDER_EXIT_STATUSES = frozenset({6, 7, 8, 20})
 
+# Agora's current best-practices page: "if you do not receive event 13 [high availability registered] within 10 s of
+# start, create a new task with a different UID". Opt-in (RecordingRequest.ha_check): the event is in no event table.
+HA_REGISTER_WITHIN = 10.0
+
 # --- Rule 4: monitor -----
 # "If the returned HTTP status code is 404 [...] Agora recommends that you use a backoff strategy, for example,
 #  retry after 5, 10, and 15 seconds successively." Still 404 after that: the recorder quit.

@@ -15,6 +15,7 @@ Every schedule and call option is in `workflows.policy`; every guard for recordi
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         JoinRequest,
         JoinResult,
         LayoutUpdate,
+        RecorderEvent,
         RecordingInput,
         RecordingManifest,
         RecordingStatus,
@@ -34,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         UpdateResult,
     )
 
-from workflows import calls, continuing, failover, monitoring, starting, stopping, visibility
+from workflows import callbacks, calls, continuing, failover, monitoring, starting, stopping, visibility
 from workflows.state import Recording
 
 
@@ -72,6 +74,8 @@ class RecordingWorkflow:
             await stopping.stop_all(rec)
         else:
             await asyncio.gather(*(stopping.stop_all(line) for line in self._lines))
+        if rec.request.delivery_wait is not None and callbacks.awaiting_delivery(self._lines):
+            await self._await_delivery(rec.request.delivery_wait)
         for line in self._lines:
             line.set_phase("failed" if failure else "stopped")
         rec.final = self._manifest()
@@ -148,6 +152,24 @@ class RecordingWorkflow:
             if line.stop_requested or line.deadline_passed():
                 break
             await monitoring.do_due_work(line)
+
+    async def _await_delivery(self, bound: timedelta) -> None:
+        """With callbacks on: a stop answered backuped or unknown learns when the files reached the bucket (31)."""
+        try:
+            await workflow.wait_condition(
+                lambda: not callbacks.awaiting_delivery(self._lines),
+                timeout=bound,
+                timeout_summary="wait for the uploaded callback of every stopped recorder",
+            )
+        except TimeoutError:
+            for seg in callbacks.awaiting_delivery(self._lines):
+                seg.detail = f"{seg.detail or 'stopped'}; no uploaded callback within {bound}"
+
+    @workflow.signal(name=names.EVENT_SIGNAL)
+    async def recorder_event(self, event: RecorderEvent) -> None:
+        """One of Agora's callbacks (NCS): acted on once; one about a sid never started here goes to the inbox."""
+        if callbacks.take(self._lines, event) == "unowned":
+            await callbacks.forward_unowned(event)
 
     def _manifest(self) -> RecordingManifest:
         return visibility.manifest(self._rec.request, [line.state for line in self._lines])

@@ -112,6 +112,14 @@ async def _start_failed(rec: Recording, attempts: _Attempts, err: ActivityError)
     raise ApplicationError(f"{why}: {calls.failure_text(err)}", type=kind, non_retryable=True) from None
 
 
+async def _ha_registered(rec: Recording, seg: RecordingSegment) -> bool:
+    """Agora's opt-in rule: event 13 must arrive within 10 s of the start; wait for it until then."""
+    left = policy.HA_REGISTER_WITHIN - (workflow.now() - seg.started_at).total_seconds()
+    if not seg.ha_registered and left > 0:
+        await rec.sleep(left, f"wait for sid {seg.sid}'s high-availability registration (event 13)", nudgeable=True)
+    return seg.ha_registered
+
+
 async def _acquire_and_start(rec: Recording, uid: str) -> RecordingSegment:
     """Rule 1: acquire and start as one unit; a start whose sid comes back is recorded at once."""
     now = workflow.now()
@@ -162,7 +170,7 @@ async def _confirm(rec: Recording, seg: RecordingSegment) -> bool:
     rec.unconfirmed_why = "not up within 90 s"
     first_404: datetime | None = None
     for i, delay in enumerate(delays, start=1):
-        if await rec.sleep(delay, f"confirm sid {seg.sid}: query {i} of {len(delays)}"):
+        if await rec.sleep(delay, f"confirm sid {seg.sid}: query {i} of {len(delays)}", nudgeable=True):
             return False
         result = await segments.query(rec, seg, f"confirm sid {seg.sid}")
         if result is None:
@@ -171,6 +179,10 @@ async def _confirm(rec: Recording, seg: RecordingSegment) -> bool:
         else:
             segments.absorb(rec, seg, result)
             if result.found and result.status in policy.RECORDER_UP_STATUSES:
+                if rec.request.ha_check and not await _ha_registered(rec, seg):
+                    within = policy.HA_REGISTER_WITHIN
+                    rec.unconfirmed_why = f"no high-availability registration (event 13) within {within:g} s"
+                    return False
                 seg.confirmed_at = workflow.now()
                 rec.state.last_healthy_at = seg.confirmed_at
                 return True

@@ -67,6 +67,8 @@ class Recording:
         self.probe_tasks: set[asyncio.Task[None]] = set()
         # True while the line waits for its next due work: nothing of it is in flight (a safe point to continue as new).
         self.idle = False
+        # The sid a callback said is worth a query now (it left, or came up): the line's wait for it ends at once.
+        self.nudged_sid: str | None = None
         self.planned_end = policy.planned_end(self.request, self.state.started_at)
 
     @classmethod
@@ -129,19 +131,43 @@ class Recording:
         self.begin_stop(trigger)
         return True
 
-    async def sleep(self, seconds: float, summary: str) -> bool:
-        """A durable sleep that a stop request cuts short; True when it was cut short."""
+    async def sleep(self, seconds: float, summary: str, *, nudgeable: bool = False) -> bool:
+        """A durable sleep that a stop request cuts short; True when it was cut short by the stop.
+
+        A `nudgeable` sleep also ends early, returning False as if its time had come, when a callback nudges the line
+        (`nudge`): the wait for the next check or the next confirm query, never a backoff Agora's advice asks for.
+        """
         if self.stop_requested:
             return True
+        if nudgeable and self._take_nudge():
+            return False
         if seconds <= 0:
             return False
         try:
             await workflow.wait_condition(
-                lambda: self.stop_requested, timeout=timedelta(seconds=seconds), timeout_summary=summary
+                lambda: self.stop_requested or (nudgeable and self._nudged()),
+                timeout=timedelta(seconds=seconds),
+                timeout_summary=summary,
             )
         except TimeoutError:
             return False
-        return True
+        if self.stop_requested:
+            return True
+        self._take_nudge()
+        return False
+
+    def nudge(self, sid: str) -> None:
+        """A callback says a query of `sid` is due now: the line's wait for its next check or confirm query ends."""
+        self.nudged_sid = sid
+
+    def _nudged(self) -> bool:
+        seg = self.current()
+        return self.nudged_sid is not None and seg is not None and seg.sid == self.nudged_sid
+
+    def _take_nudge(self) -> bool:
+        nudged = self._nudged()
+        self.nudged_sid = None
+        return nudged
 
     async def uncancellable(self, handle: workflow.ActivityHandle[T]) -> T:
         """Await an activity that must finish even if the workflow is cancelled meanwhile (start, stop)."""

@@ -140,6 +140,7 @@ def status(request: RecordingRequest, lines: Sequence[Line], planned_end: dateti
         planned_end=planned_end,
         lines=line_views if len(lines) > 1 else [],
         waiting_for=waiting_for([line_state for line_state, _ in lines]),
+        callbacks=state.callbacks,
     )
 
 

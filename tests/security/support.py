@@ -265,6 +265,8 @@ FAST_POLICY: dict[tuple[Any, str], Any] = {
     (policy, "M3U8_QUERY_AFTER"): {"mix": 1.0, "web": 1.0, "individual": 2.0},
     (policy, "M3U8_RETRY_AFTER"): 2.0,
     (policy, "MIN_CHECK_INTERVAL"): 1,
+    (policy, "TRANSPORT_DELAYS"): (0.3, 0.3, 0.3),
+    (policy, "HA_REGISTER_WITHIN"): 3.0,
 }
 
 

@@ -1,64 +1,23 @@
 """Gapless classes: a redundant recording runs two lines of recorders, each on its own uid pair and resource.
 
-These run on the real dev server with the best-practice schedules shrunk (tests/security/support.fast_policy): two
-lines of timers and local activities race in ways the time-skipping test server mishandles (it refuses a workflow
-task that cancels a timer which fired meanwhile, temporalio/sdk-java#3088).
+On the real dev server with the schedules shrunk (tests/workflows/realtime.py says why).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 
-from emulator.testing import RunningEmulator, running_emulator
-from recorder.worker import running_workers
-from tests.security import support
-from tests.workflows.helpers import TEACHER, request, start, tasks_of
-from workflows.models import RecordingManifest, RecordingRequest, RecordingStatus, StopRequest
+from tests.workflows.helpers import tasks_of
+from tests.workflows.realtime import fast_recording, poll
+from workflows.models import RecordingStatus, StopRequest
 from workflows.recording import RecordingWorkflow
 
 SECOND = {"redundant": True, "redundant_uid": "527843", "redundant_backup_uid": "527844"}
-Handle = WorkflowHandle[RecordingWorkflow, RecordingManifest]
-Recording = tuple[Handle, RunningEmulator, RecordingRequest]
-
-
-def _redundant(**overrides: Any) -> RecordingRequest:
-    values: dict[str, Any] = {"check_interval": 2, "max_idle_time": 30, "max_duration": timedelta(seconds=40)}
-    return request(**{**values, **SECOND, **overrides})
-
-
-@asynccontextmanager
-async def _recording(
-    client: Client, **overrides: Any
-) -> AsyncIterator[tuple[Handle, RunningEmulator, RecordingRequest]]:
-    """A redundant recording of a class with a teacher in it, on a worker of its own, with the fast policy."""
-    with support.fast_policy():
-        req = _redundant(**overrides)
-        async with running_emulator(support.emulator_config(speed=20)) as emu:
-            emu.join(req.channel, TEACHER)
-            queue = f"tq-{uuid.uuid4()}"
-            async with running_workers(client, support.worker_settings(emu.base_url, emu.config.app_id), queue=queue):
-                yield await start(client, queue, req), emu, req
-
-
-async def _poll(handle: Handle, ok: Callable[[RecordingStatus], bool], within: float = 60.0) -> RecordingStatus:
-    """Query the status every 0.5 s until `ok` holds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        status = await handle.query(RecordingWorkflow.status)
-        if ok(status):
-            return status
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"never reached: {status}")
-        await asyncio.sleep(0.5)
 
 
 def _both_up(status: RecordingStatus) -> bool:
@@ -67,8 +26,9 @@ def _both_up(status: RecordingStatus) -> bool:
 
 async def test_two_lines_record_at_once_on_their_own_uids_and_resources(dev_client: Client):
     """Both recorders run at once, on uid and redundant_uid; the second acquire excludes the first's resource."""
-    async with _recording(dev_client) as (handle, emu, req):
-        up = await _poll(handle, _both_up)
+    async with fast_recording(dev_client, **SECOND) as live:
+        handle, emu, req = live.handle, live.emulator, live.request
+        up = await poll(handle, _both_up)
         running = [t for t in tasks_of(emu, req.channel) if t["running"]]
         assert sorted(t["uid"] for t in running) == [req.uid, "527843"]
         assert sorted(line.sid or "" for line in up.lines) == sorted(t["sid"] for t in running)
@@ -90,11 +50,12 @@ async def test_two_lines_record_at_once_on_their_own_uids_and_resources(dev_clie
 
 async def test_a_crash_of_either_recorder_loses_no_class_time(dev_client: Client):
     """Line 1's recorder crashes and restarts while line 2 records: after both were up, the class has no gap."""
-    async with _recording(dev_client) as (handle, emu, req):
-        both = await _poll(handle, _both_up)
+    async with fast_recording(dev_client, **SECOND) as live:
+        handle, emu, req = live.handle, live.emulator, live.request
+        both = await poll(handle, _both_up)
         await asyncio.sleep(3)  # a healthy check of each line after both are up
         emu.crash(both.lines[0].sid or "")
-        restarted = await _poll(handle, lambda s: s.lines[0].up and s.lines[0].restarts == 1)
+        restarted = await poll(handle, lambda s: s.lines[0].up and s.lines[0].restarts == 1)
         manifest = await asyncio.wait_for(handle.result(), 90)
     first_line = [s for s in manifest.segments if s.line == 0]
     assert [s.end_reason for s in first_line] == ["recorder_exited", "stopped"]
@@ -105,11 +66,9 @@ async def test_a_crash_of_either_recorder_loses_no_class_time(dev_client: Client
 
 async def test_redundant_recording_continues_as_new_with_both_lines(dev_client: Client):
     """A redundant recording continues as new with both lines' segments and ends with each stopped once."""
-    async with _recording(dev_client, checks_per_run=3, check_interval=1, max_duration=timedelta(seconds=25)) as (
-        handle,
-        emu,
-        req,
-    ):
+    overrides = {"checks_per_run": 3, "check_interval": 1, "max_duration": timedelta(seconds=25)}
+    async with fast_recording(dev_client, **SECOND, **overrides) as live:
+        handle, emu, req = live.handle, live.emulator, live.request
         manifest = await asyncio.wait_for(handle.result(), 120)
         assert not any(t["running"] for t in tasks_of(emu, req.channel))
     assert manifest.runs >= 2
