@@ -18,10 +18,11 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from emulator.testing import RunningEmulator, running_emulator
+from recorder.api import workflow_id
 from recorder.worker import running_workers
 from tests.security import support
-from tests.workflows.helpers import TEACHER, request, start
-from workflows.models import RecordingManifest, RecordingRequest, RecordingStatus
+from tests.workflows.helpers import TEACHER, request
+from workflows.models import RecordingInput, RecordingManifest, RecordingRequest, RecordingStatus
 from workflows.recording import RecordingWorkflow
 
 Handle = WorkflowHandle[RecordingWorkflow, RecordingManifest]
@@ -47,7 +48,15 @@ async def fast_recording(client: Client, **overrides: Any) -> AsyncIterator[Live
             emu.join(req.channel, TEACHER)
             queue = f"tq-{uuid.uuid4()}"
             async with running_workers(client, support.worker_settings(emu.base_url, emu.config.app_id), queue=queue):
-                yield Live(await start(client, queue, req), emu, req, queue)
+                # The recording's id as the product names it, so the callback receiver finds it by its channel.
+                handle = await client.start_workflow(
+                    RecordingWorkflow.run,
+                    RecordingInput(request=req),
+                    id=workflow_id(emu.config.app_id, req.channel),
+                    task_queue=queue,
+                    execution_timeout=timedelta(minutes=10),
+                )
+                yield Live(handle, emu, req, queue)
 
 
 async def poll(handle: Handle, ok: Callable[[RecordingStatus], bool], within: float = 60.0) -> RecordingStatus:
