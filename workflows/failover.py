@@ -66,6 +66,8 @@ async def probe_failover(rec: Recording, seg: RecordingSegment, *, interruptible
             await workflow.sleep(delay, summary=summary)
         result = await segments.query(rec, seg, f"failover probe of old sid {seg.sid}", interruptible=interruptible)
         if result is not None and result.found:
+            if result.status in policy.RECORDER_EXIT_STATUSES and workflow.patched(patches.PROBE_SEES_EXIT):
+                return False  # it ended for good: nothing came back
             break
         if result is None and interruptible and rec.stop_requested:
             return None

@@ -25,3 +25,6 @@ CONFIRM_404_BACKOFF = "confirm-gives-up-after-404-backoff"
 # A start answered 500/502 "failed to allocate worker" gets a new resource for the same uid, as Agora's status-codes
 # page says, instead of 3/6/9 s of retries on the same resource and then the other uid.
 REACQUIRE_AFTER_ALLOCATION_FAILURE = "reacquire-after-allocation-failure"
+# A failover probe that finds the old sid answering an exit status (6, 7, 8 or 20: Agora shows them for a while after
+# the recorder ended) takes it for gone, instead of for a task Agora's failover brought back.
+PROBE_SEES_EXIT = "probe-sees-exit-status"

@@ -33,7 +33,7 @@ from recorder.processes import binary
 from recorder.search_attributes import ensure_search_attributes as register_search_attributes
 from recorder.worker import running_workers
 from tests.conftest import fast_emulator_config, settings_for
-from workflows.models import RecordingInput, RecordingManifest, RecordingRequest, StopRequest
+from workflows.models import RecorderEvent, RecordingInput, RecordingManifest, RecordingRequest, StopRequest
 from workflows.recording import RecordingWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -151,6 +151,24 @@ async def start_502_reacquires(env: WorkflowEnvironment, emu: RunningEmulator, q
     return handle
 
 
+async def callbacks_heal_a_crash(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
+    """Agora's callbacks: a repeated progress, a failover announced, then a crash healed on its session-exit event."""
+    handle = await _start(env, emu, queue, _request("callbacks", check_interval=50))
+    sid = await _recording_sid(env, handle)
+
+    def event(event_type: int, notice: str, **fields: Any) -> RecorderEvent:
+        return RecorderEvent(notice_id=notice, event_type=event_type, cname="c", sid=sid, **fields)
+
+    for notice in ("p1", "p1"):
+        await handle.signal(RecordingWorkflow.recorder_event, event(33, notice, progress=2500))
+    await handle.signal(RecordingWorkflow.recorder_event, event(12, "f1", new_uid="1234567890"))
+    emu.crash(sid)
+    await handle.signal(RecordingWorkflow.recorder_event, event(11, "x1", exit_status=1))
+    manifest = await handle.result()
+    assert manifest.restarts == 1 and manifest.segments[0].failovers_announced == 1, manifest
+    return handle
+
+
 async def continue_as_new(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
     """A recording that continues-as-new twice (3 checks a run) and ends at its planned end."""
     handle = await _start(env, emu, queue, _request("can", checks_per_run=3, max_duration=timedelta(minutes=4)))
@@ -168,16 +186,18 @@ SCENARIOS: dict[str, Scenario] = {
     "task_conflict_stops_old": task_conflict_stops_old,
     "confirm_404_backup_uid": confirm_404_backup_uid,
     "start_502_reacquires": start_502_reacquires,
+    "callbacks_heal_a_crash": callbacks_heal_a_crash,
 }
 # The fixture sets, oldest first ("" is the set recorded before any tag). Each set holds every scenario that existed
 # when it was recorded.
-GENERATIONS = ("", "local-queries", "confirm-404", "reacquire-502")
+GENERATIONS = ("", "local-queries", "confirm-404", "reacquire-502", "callbacks")
 # Scenarios added after the first set: the generation they first appear in.
 NEW_IN = {
     "probe_stops_404ing_old_sid": "local-queries",
     "task_conflict_stops_old": "local-queries",
     "confirm_404_backup_uid": "confirm-404",
     "start_502_reacquires": "reacquire-502",
+    "callbacks_heal_a_crash": "callbacks",
 }
 
 
