@@ -79,11 +79,7 @@ def build_start_request(
     it bounds what a forgotten recorder can bill.
     """
     storage_config = models.StorageConfig(
-        vendor=storage.vendor,
-        region=storage.region,
-        bucket=storage.bucket,
-        access_key=storage.access_key,
-        secret_key=storage.secret_key,
+        **storage.model_dump(exclude={"endpoint"}),
         file_name_prefix=request.file_name_prefix or None,
         extension_params={"endpoint": storage.endpoint} if storage.endpoint else None,
     )
@@ -113,16 +109,8 @@ def build_start_request(
         )
     transcoding = None
     if request.mode == "mix" and request.transcoding is not None:
-        t = request.transcoding
-        transcoding = models.TranscodingConfig(
-            width=t.width,
-            height=t.height,
-            fps=t.fps,
-            bitrate=t.bitrate,
-            mixed_video_layout=t.mixed_video_layout,
-            max_resolution_uid=t.max_resolution_uid,
-            background_color=t.background_color,
-        )
+        # The product's settings carry the wire model's own field names.
+        transcoding = models.TranscodingConfig(**request.transcoding.model_dump())
     recording = models.RecordingConfig(
         channel_type=request.channel_type,
         stream_types=request.stream_types,
@@ -312,11 +300,7 @@ class RecordingActivities:
         attempt = activity.info().attempt
         try:
             if params.layout is not None:
-                layout = models.UpdateLayoutClientRequest(
-                    mixed_video_layout=params.layout.mixed_video_layout,
-                    max_resolution_uid=params.layout.max_resolution_uid,
-                    background_color=params.layout.background_color,
-                )
+                layout = models.UpdateLayoutClientRequest(**params.layout.model_dump())
                 await _counted("updateLayout", self._client.update_layout(*where, layout, attempt=attempt))
             if params.subscription is not None:
                 sub = params.subscription

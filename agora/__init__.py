@@ -1,5 +1,6 @@
-"""Agora Cloud Recording REST client: wire models, error tree, limits and file naming (no Temporal).
+"""Agora Cloud Recording REST client: wire models, error tree and file naming (no Temporal).
 
-Deliberately empty of imports: the workflow imports `agora.limits` inside the Temporal sandbox, and
-importing that must not pull in httpx or pydantic. Import from the submodules (`agora.client`, ...).
+Agora's limits themselves live in `workflows.limits` (standard library only, so the workflow's request model can use
+them inside Temporal's sandbox); this package raises a broken limit as its own RequestValidationError. Import from
+the submodules (`agora.client`, ...).
 """

@@ -20,14 +20,14 @@ from typing import Any, Self, TypeVar
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from agora import limits
 from agora.errors import (
     AgoraConnectionError,
-    AgoraError,
     AgoraTimeout,
     ProtocolError,
     TransportError,
     classify_response,
+    invalid,
+    refused_before_sending,
     scrub,
 )
 from agora.models import (
@@ -43,6 +43,7 @@ from agora.models import (
     UpdateResponse,
     secret_values,
 )
+from workflows import limits
 
 __all__ = ["ALTERNATE_BASE_URL", "DEFAULT_BASE_URL", "REGIONS", "AgoraClient", "domain_order"]
 
@@ -77,7 +78,7 @@ def domain_order(region: str | None = None) -> list[str]:
     In a mainland China region (`cn-…`) api.sd-rtn.com comes first; elsewhere api.agora.io.
     """
     if region is not None and region not in REGIONS:
-        raise limits.invalid("region", region, f"one of {', '.join(REGIONS)}")
+        raise invalid("region", region, f"one of {', '.join(REGIONS)}")
     china = region is not None and region.startswith("cn-")
     first, second = (ALTERNATE_BASE_URL, DEFAULT_BASE_URL) if china else (DEFAULT_BASE_URL, ALTERNATE_BASE_URL)
     order = [first, second]
@@ -103,12 +104,12 @@ class AgoraClient:
         extra_secrets: Iterable[str] = (),
     ) -> None:
         if not app_id or not _PATH_ID_RE.fullmatch(app_id):
-            raise limits.invalid("app_id", app_id, "a non-empty App ID of URL-safe characters")
+            raise invalid("app_id", app_id, "a non-empty App ID of URL-safe characters")
         if not customer_id:
-            raise limits.invalid("customer_id", customer_id, "the non-empty RESTful customer id")
+            raise invalid("customer_id", customer_id, "the non-empty RESTful customer id")
         secret = customer_secret.get_secret_value() if isinstance(customer_secret, SecretStr) else customer_secret
         if not secret:
-            raise limits.invalid("customer_secret", "", "the non-empty RESTful customer secret")
+            raise invalid("customer_secret", "", "the non-empty RESTful customer secret")
         self._app_id = app_id
         agora = domain_order(region)
         base = (base_url or agora[0]).rstrip("/")
@@ -151,7 +152,7 @@ class AgoraClient:
         op = "acquire"
         request = request or AcquireClientRequest()
         web = request.scene == 1
-        with _operation(op):
+        with refused_before_sending(op):
             cname = limits.check_cname(cname, web=web)
             uid = limits.check_uid(uid)
         body = _body(cname, uid, request.to_wire())
@@ -170,7 +171,7 @@ class AgoraClient:
     ) -> StartResponse:
         """Start recording; a 200 means accepted, not running (check with query)."""
         op = "start"
-        with _operation(op):
+        with refused_before_sending(op):
             limits.check_mode(mode)
             resource_id = _check_path_id("resource_id", resource_id)
             cname = limits.check_cname(cname, web=mode == "web")
@@ -184,7 +185,7 @@ class AgoraClient:
     async def query(self, resource_id: str, sid: str, mode: RecordingMode, *, attempt: int = 1) -> QueryResponse:
         """Read the status and file list of a running session (404 once it has ended)."""
         op = "query"
-        with _operation(op):
+        with refused_before_sending(op):
             path = _task_path(resource_id, sid, mode, op)
         data = await self._call(op, "GET", path, None, [], attempt)
         return self._parse(op, QueryResponse, data)
@@ -201,13 +202,7 @@ class AgoraClient:
         attempt: int = 1,
     ) -> UpdateResponse:
         """Change subscriptions, pause/resume a web recording, change CDN output or refresh storage keys."""
-        op = "update"
-        with _operation(op):
-            path = _task_path(resource_id, sid, mode, op)
-            request.check_for_mode(mode)
-            body = _body(cname, uid, request.to_wire(), mode)
-        data = await self._call(op, "POST", path, body, secret_values(request), attempt)
-        return self._parse(op, UpdateResponse, data)
+        return await self._change("update", resource_id, sid, mode, cname, uid, request, attempt)
 
     async def update_layout(
         self,
@@ -221,13 +216,28 @@ class AgoraClient:
         attempt: int = 1,
     ) -> UpdateResponse:
         """Replace the whole mix layout (fields left out return to their defaults)."""
-        op = "updateLayout"
-        with _operation(op):
+        return await self._change("updateLayout", resource_id, sid, mode, cname, uid, request, attempt)
+
+    async def _change(
+        self,
+        op: str,
+        resource_id: str,
+        sid: str,
+        mode: RecordingMode,
+        cname: str,
+        uid: str,
+        request: UpdateClientRequest | UpdateLayoutClientRequest,
+        attempt: int,
+    ) -> UpdateResponse:
+        """update or updateLayout: one running task's recording changed, each checked for the mode first."""
+        with refused_before_sending(op):
             path = _task_path(resource_id, sid, mode, op)
-            if mode != "mix":
-                raise limits.invalid("mode", mode, "mix (updateLayout exists only in mix mode)")
+            if isinstance(request, UpdateClientRequest):
+                request.check_for_mode(mode)
+            elif mode != "mix":
+                raise invalid("mode", mode, "mix (updateLayout exists only in mix mode)")
             body = _body(cname, uid, request.to_wire(), mode)
-        data = await self._call(op, "POST", path, body, [], attempt)
+        data = await self._call(op, "POST", path, body, secret_values(request), attempt)
         return self._parse(op, UpdateResponse, data)
 
     async def stop(
@@ -243,7 +253,7 @@ class AgoraClient:
     ) -> StopResponse:
         """Stop recording; synchronous by default (the answer waits for the upload and lists the files)."""
         op = "stop"
-        with _operation(op):
+        with refused_before_sending(op):
             path = _task_path(resource_id, sid, mode, op)
             body = _body(cname, uid, {"async_stop": async_stop}, mode)
         timeout = None
@@ -322,25 +332,6 @@ class AgoraClient:
             ) from None
 
 
-class _operation:
-    """Stamp the operation name on a RequestValidationError raised while checking arguments."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if isinstance(exc, AgoraError) and exc.operation is None:
-            exc.operation = self._name
-
-
 def _body(cname: str, uid: str, client_request: dict[str, Any], mode: str | None = None) -> dict[str, Any]:
     """A POST body; with `mode`, cname and uid are validated as that mode requires (acquire checks them itself)."""
     if mode is not None:
@@ -359,5 +350,5 @@ def _task_path(resource_id: str, sid: str, mode: str, operation: str) -> str:
 
 def _check_path_id(field: str, value: str) -> str:
     if not isinstance(value, str) or value in (".", "..") or not _PATH_ID_RE.fullmatch(value):
-        raise limits.invalid(field, value, "a non-empty id of A-Z a-z 0-9 - _ . ~ = characters")
+        raise invalid(field, value, "a non-empty id of A-Z a-z 0-9 - _ . ~ = characters")
     return value

@@ -38,8 +38,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
+
+from workflows import limits
 
 __all__ = [
     "AgoraConnectionError",
@@ -70,6 +73,8 @@ __all__ = [
     "UploadTimeout",
     "WorkerAllocationFailed",
     "classify_response",
+    "invalid",
+    "refused_before_sending",
     "scrub",
 ]
 
@@ -135,6 +140,26 @@ class RequestValidationError(AgoraError, ValueError):
         self.field = field
         self.value = value
         self.allowed = allowed
+
+
+def invalid(field: str, value: object, allowed: str, operation: str | None = None) -> RequestValidationError:
+    """The client's 'field value is not allowed: allowed' error, worded as Agora's limits word theirs."""
+    rule = limits.invalid(field, value, allowed)
+    return RequestValidationError(str(rule), field=field, value=value, allowed=allowed, operation=operation)
+
+
+@contextmanager
+def refused_before_sending(operation: str | None = None) -> Iterator[None]:
+    """Turn a broken Agora limit (`workflows.limits.LimitError`) into this client's RequestValidationError, and stamp
+    the operation on one raised without it."""
+    try:
+        yield
+    except limits.LimitError as err:
+        raise invalid(err.field, err.value, err.allowed, operation) from None
+    except AgoraError as err:
+        if err.operation is None:
+            err.operation = operation
+        raise
 
 
 class TransportError(AgoraError):

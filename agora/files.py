@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agora import limits
+from agora.errors import invalid, refused_before_sending
 from agora.models import RecordingMode, ServerResponse
+from workflows import limits
 
 # Agora's file-naming page: in web mode these characters of the cname become "-" in file names.
 WEB_CNAME_REPLACED = "!@#$%^&*()+_.=[]{}~|,;:?<>"
@@ -30,17 +31,19 @@ def expected_m3u8_names(
 ) -> list[str]:
     """The M3U8 object keys Agora writes for a session without failover (no bak<n>_ names)."""
     if not sid:
-        raise limits.invalid("sid", sid, "a non-empty sid returned by start")
-    limits.check_mode(mode)
-    limits.check_cname(cname, web=mode == "web")
+        raise invalid("sid", sid, "a non-empty sid returned by start")
     if stream_types not in (0, 1, 2):
-        raise limits.invalid("streamTypes", stream_types, "0 (audio), 1 (video) or 2 (both)")
-    prefix = "".join(f"{part}/" for part in limits.check_file_name_prefix(file_name_prefix))
+        raise invalid("streamTypes", stream_types, "0 (audio), 1 (video) or 2 (both)")
+    with refused_before_sending():
+        limits.check_mode(mode)
+        limits.check_cname(cname, web=mode == "web")
+        prefix = "".join(f"{part}/" for part in limits.check_file_name_prefix(file_name_prefix))
+        uid_names = [limits.check_uid(uid) for uid in uids]
     base = f"{prefix}{sid}_{_file_cname(cname, mode)}"
     if mode != "individual":
         return [f"{base}.m3u8"]
     tracks = [t for t, on in (("audio", stream_types in (0, 2)), ("video", stream_types in (1, 2))) if on]
-    return [f"{base}__uid_s_{limits.check_uid(uid)}__uid_e_{track}.m3u8" for uid in uids for track in tracks]
+    return [f"{base}__uid_s_{uid}__uid_e_{track}.m3u8" for uid in uid_names for track in tracks]
 
 
 def file_names(server_response: ServerResponse) -> list[str]:

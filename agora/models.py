@@ -1,8 +1,8 @@
 """Pydantic v2 wire models of the Cloud Recording REST API.
 
 Request models reject what they do not know (extra="forbid"), are frozen, take snake_case or the wire's
-camelCase, and validate with `agora.limits`. Response models are lenient: Agora adds fields over time and
-its documented shapes vary (fileList as a string or a list, `fileName` vs `filename`).
+camelCase, and validate with Agora's limits (`workflows.limits`). Response models are lenient: Agora adds
+fields over time and its documented shapes vary (fileList as a string or a list, `fileName` vs `filename`).
 
 Secrets (token, storage keys, decryption secret) are `SecretStr`: reprs and ordinary dumps show
 "**********"; only `to_wire()` reveals them, because Agora must receive them.
@@ -27,8 +27,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from agora import limits
-from agora.errors import RequestValidationError
+from agora.errors import RequestValidationError, invalid
+from workflows import limits
 
 RecordingMode = limits.RecordingMode
 RECORDING_MODES = limits.RECORDING_MODES
@@ -220,17 +220,15 @@ class RecordingConfig(_Request):
         )
         for pair in (audio, video):
             if all(values is not None for _, values in pair):
-                raise limits.invalid(
-                    f"{pair[0][0]}/{pair[1][0]}", "both set", "only one list per media type (allow or deny)"
-                )
+                raise invalid(f"{pair[0][0]}/{pair[1][0]}", "both set", "only one list per media type (allow or deny)")
         if self.stream_types == 1:
             for name, values in audio:
                 if values is not None:
-                    raise limits.invalid(name, values, "no audio list when streamTypes is 1 (video only)")
+                    raise invalid(name, values, "no audio list when streamTypes is 1 (video only)")
         if self.stream_types == 0:
             for name, values in video:
                 if values is not None:
-                    raise limits.invalid(name, values, "no video list when streamTypes is 0 (audio only)")
+                    raise invalid(name, values, "no video list when streamTypes is 0 (audio only)")
         return self
 
 
@@ -254,7 +252,7 @@ class RecordingFileConfig(_Request):
     @classmethod
     def _types(cls, value: list[str]) -> list[str]:
         if "hls" not in value or len(set(value)) != len(value):
-            raise limits.invalid("avFileType", value, '["hls"] or ["hls", "mp4"] (["mp4"] alone is refused)')
+            raise invalid("avFileType", value, '["hls"] or ["hls", "mp4"] (["mp4"] alone is refused)')
         return value
 
 
@@ -294,7 +292,7 @@ class StorageConfig(_Request):
     @model_validator(mode="after")
     def _endpoint(self) -> Self:
         if self.vendor == 11 and not (self.extension_params or {}).get("endpoint"):
-            raise limits.invalid("extensionParams.endpoint", None, "an endpoint URL, required for vendor 11")
+            raise invalid("extensionParams.endpoint", None, "an endpoint URL, required for vendor 11")
         return self
 
 
@@ -317,7 +315,7 @@ class WebRecorderServiceParam(_Request):
     @classmethod
     def _url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise limits.invalid("url", value, "an http:// or https:// address of the page to record")
+            raise invalid("url", value, "an http:// or https:// address of the page to record")
         return value
 
     @field_validator("max_recording_hour")
@@ -335,7 +333,7 @@ class RtmpOutput(_Request):
     @classmethod
     def _url(cls, value: str) -> str:
         if not value.startswith(("rtmp://", "rtmps://")):
-            raise limits.invalid("rtmpUrl", value, "an rtmp:// or rtmps:// address")
+            raise invalid("rtmpUrl", value, "an rtmp:// or rtmps:// address")
         return value
 
 
@@ -356,7 +354,7 @@ class ExtensionService(_Request):
     def _matches(self) -> Self:
         expected = WebRecorderServiceParam if self.service_name == "web_recorder_service" else RtmpPublishServiceParam
         if not isinstance(self.service_param, expected):
-            raise limits.invalid("serviceParam", self.service_name, f"the {expected.__name__} fields")
+            raise invalid("serviceParam", self.service_name, f"the {expected.__name__} fields")
         return self
 
 
@@ -368,7 +366,7 @@ class ExtensionServiceConfig(_Request):
 
 
 def _mode_error(field: str, mode: str, allowed: str) -> RequestValidationError:
-    return limits.invalid(field, mode, allowed)
+    return invalid(field, mode, allowed)
 
 
 class StartClientRequest(_Request):
@@ -439,7 +437,7 @@ class AudioUidList(_Request):
     @model_validator(mode="after")
     def _one(self) -> Self:
         if (self.subscribe_audio_uids is None) == (self.un_subscribe_audio_uids is None):
-            raise limits.invalid("audioUidList", "", "exactly one of subscribeAudioUids, unSubscribeAudioUids")
+            raise invalid("audioUidList", "", "exactly one of subscribeAudioUids, unSubscribeAudioUids")
         return self
 
 
@@ -457,7 +455,7 @@ class VideoUidList(_Request):
     @model_validator(mode="after")
     def _one(self) -> Self:
         if (self.subscribe_video_uids is None) == (self.un_subscribe_video_uids is None):
-            raise limits.invalid("videoUidList", "", "exactly one of subscribeVideoUids, unSubscribeVideoUids")
+            raise invalid("videoUidList", "", "exactly one of subscribeVideoUids, unSubscribeVideoUids")
         return self
 
 
@@ -491,7 +489,7 @@ class UpdateClientRequest(_Request):
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
         if all(getattr(self, name) is None for name in type(self).model_fields):
-            raise limits.invalid(
+            raise invalid(
                 "clientRequest",
                 {},
                 "at least one of streamSubscribe, webRecordingConfig, rtmpPublishConfig, storageConfig",

@@ -14,19 +14,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import names, policy
-    from workflows.models import (
-        AcquireInput,
-        AcquireResult,
-        QueryInput,
-        QueryResult,
-        StartInput,
-        StartResult,
-        StopInput,
-        StopResult,
-        UpdateInput,
-        UpdateResult,
-    )
+    from workflows import models, names, policy
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -83,12 +71,12 @@ def task_queue(role: policy.Queue) -> str:
     return queue
 
 
-ACQUIRE = Activity(policy.ACQUIRE, AcquireInput, AcquireResult)
-START = Activity(policy.START, StartInput, StartResult)
-QUERY = Activity(policy.QUERY, QueryInput, QueryResult)
-QUERY_ON_QUEUE = Activity(policy.QUERY_ON_QUEUE, QueryInput, QueryResult)
-STOP = Activity(policy.STOP, StopInput, StopResult)
-UPDATE = Activity(policy.UPDATE, UpdateInput, UpdateResult)
+ACQUIRE = Activity(policy.ACQUIRE, models.AcquireInput, models.AcquireResult)
+START = Activity(policy.START, models.StartInput, models.StartResult)
+QUERY = Activity(policy.QUERY, models.QueryInput, models.QueryResult)
+QUERY_ON_QUEUE = Activity(policy.QUERY_ON_QUEUE, models.QueryInput, models.QueryResult)
+STOP = Activity(policy.STOP, models.StopInput, models.StopResult)
+UPDATE = Activity(policy.UPDATE, models.UpdateInput, models.UpdateResult)
 TABLE = (ACQUIRE, START, QUERY, QUERY_ON_QUEUE, STOP, UPDATE)
 
 # How a failed activity reaches the workflow: wrapped in ActivityError, or (local activities) as the failure itself.

@@ -1,9 +1,9 @@
 """Agora Cloud Recording's documented limits and defaults, as constants and pure validators.
 
 The one home of what Agora accepts. The workflow's request model validates with these inside Temporal's sandbox, so
-this module imports nothing but the standard library; the REST client raises the same checks as its own
-`RequestValidationError` (`agora.limits`). Each validator returns the (normalised) value or raises `LimitError`, a
-`ValueError` whose message names the field, the value and what is allowed.
+this module imports nothing but the standard library; the REST client raises a broken one as its own
+`RequestValidationError` (`agora.errors.refused_before_sending`). Each validator returns the (normalised) value or
+raises `LimitError`, a `ValueError` whose message names the field, the value and what is allowed.
 """
 
 from __future__ import annotations

@@ -7,10 +7,11 @@ activities from the worker's settings. A request is validated completely before 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from workflows import limits, policy
 from workflows.limits import RecordingMode
@@ -42,6 +43,18 @@ StopTrigger = Literal["requested", "cancelled", "end_time", "max_duration", "fai
 Delivery = Literal["uploading", "uploaded", "backuped", "unknown"]
 
 
+def _checked_uid(field: str) -> Callable[[str], str]:
+    return lambda value: limits.check_uid(value, field=field)
+
+
+# Values checked against Agora's limits wherever a model holds them.
+Channel = Annotated[str, AfterValidator(limits.check_cname)]
+Colour = Annotated[str, AfterValidator(limits.check_colour)]
+MaxIdleTime = Annotated[int, AfterValidator(limits.check_max_idle_time)]
+ResourceHours = Annotated[int, AfterValidator(limits.check_resource_expired_hour)]
+FileNamePrefix = Annotated[list[str], AfterValidator(limits.check_file_name_prefix)]
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -50,20 +63,10 @@ class _Layout(_Frozen):
     """The mixed layout's fields, with Agora's defaults: 0 float, 1 adaptive, 2 vertical (needs maxResolutionUid)."""
 
     mixed_video_layout: Literal[0, 1, 2] = limits.TRANSCODING_LAYOUT
-    max_resolution_uid: str | None = Field(
+    max_resolution_uid: Annotated[str, AfterValidator(_checked_uid("max_resolution_uid"))] | None = Field(
         default=None, description="vertical layout (2): the uid shown large; required there, Agora refuses without it"
     )
-    background_color: str = limits.TRANSCODING_BACKGROUND
-
-    @field_validator("background_color")
-    @classmethod
-    def _colour(cls, value: str) -> str:
-        return limits.check_colour(value)
-
-    @field_validator("max_resolution_uid")
-    @classmethod
-    def _max_uid(cls, value: str | None) -> str | None:
-        return None if value is None else limits.check_uid(value, field="max_resolution_uid")
+    background_color: Colour = limits.TRANSCODING_BACKGROUND
 
     @model_validator(mode="after")
     def _layout_complete(self) -> Self:
@@ -88,11 +91,11 @@ class TranscodingSettings(_Layout):
 class RecordingRequest(_Frozen):
     """Everything needed to record one channel; no credentials (the worker holds them)."""
 
-    channel: str
+    channel: Channel
     mode: RecordingMode = "mix"
     uid: str = Field(description="primary recorder uid: a decimal string in 1..4294967295, used by no real user")
     backup_uid: str = Field(description="the uid used on every other restart, so two recorders never share a uid")
-    max_idle_time: int = Field(
+    max_idle_time: MaxIdleTime = Field(
         default=policy.DEFAULT_MAX_IDLE_TIME,
         description="seconds Agora keeps recording an idle channel; size it to the longest break",
     )
@@ -113,11 +116,11 @@ class RecordingRequest(_Frozen):
     )
     transcoding: TranscodingSettings | None = None
     web_url: str | None = Field(default=None, description="the page to record in web mode")
-    file_name_prefix: list[str] = Field(default_factory=list)
+    file_name_prefix: FileNamePrefix = Field(default_factory=list)
     storage_profile: str = Field(default="default", description="a storage profile name from the worker's settings")
     end_at: datetime | None = Field(default=None, description="stop at this time (timezone-aware)")
     max_duration: timedelta | None = Field(default=None, description="stop after this long")
-    resource_expired_hour: int | None = Field(
+    resource_expired_hour: ResourceHours | None = Field(
         default=None,
         description="hours Agora keeps the session controllable; default: sized from the duration",
     )
@@ -145,11 +148,6 @@ class RecordingRequest(_Frozen):
     )
     redundant_backup_uid: str | None = Field(default=None, description="the second recorder's backup uid")
 
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, value: str) -> str:
-        return limits.check_cname(value)
-
     @field_validator("uid", "backup_uid", "redundant_uid", "redundant_backup_uid", mode="before")
     @classmethod
     def _uid(cls, value: object) -> str | None:
@@ -160,21 +158,6 @@ class RecordingRequest(_Frozen):
                 f"uid {value!r} is not allowed: a recorder uid is a decimal string for an integer in 1..4294967295"
             )
         return limits.check_uid(value)
-
-    @field_validator("max_idle_time")
-    @classmethod
-    def _max_idle(cls, value: int) -> int:
-        return limits.check_max_idle_time(value)
-
-    @field_validator("resource_expired_hour")
-    @classmethod
-    def _expired_hour(cls, value: int | None) -> int | None:
-        return None if value is None else limits.check_resource_expired_hour(value)
-
-    @field_validator("file_name_prefix")
-    @classmethod
-    def _prefix(cls, value: list[str]) -> list[str]:
-        return limits.check_file_name_prefix(value)
 
     @field_validator("storage_profile")
     @classmethod

@@ -15,7 +15,6 @@ import pytest
 from agora import errors
 from agora.client import AgoraClient
 from agora.files import expected_m3u8_names, file_names, m3u8_names
-from agora.limits import CNAME_PUNCTUATION
 from agora.models import (
     AcquireClientRequest,
     AudioUidList,
@@ -39,6 +38,7 @@ from agora.models import (
 )
 from emulator.config import EmulatorConfig
 from emulator.testing import RunningEmulator, running_emulator
+from workflows.limits import CNAME_PUNCTUATION
 
 CUSTOMER_ID = "integration-customer"
 CUSTOMER_SECRET = "IntegrationCustomerSecret77"
@@ -127,7 +127,9 @@ def storage() -> StorageConfig:
 
 
 def web_services() -> ExtensionServiceConfig:
-    param = WebRecorderServiceParam(url="https://example.invalid/class", max_recording_hour=2)
+    param = WebRecorderServiceParam(
+        url="https://example.invalid/class", max_recording_hour=2, audio_profile=0, video_width=1280, video_height=720
+    )
     service = ExtensionService(service_name="web_recorder_service", service_param=param)
     return ExtensionServiceConfig(extension_services=[service])
 
@@ -246,7 +248,8 @@ async def test_full_lifecycle_in_every_mode(env: Env, scenario: str) -> None:
         first_slice_ms = int((STARTUP + env.emu.tasks()[0]["startedAt"]) * 1000)
         if server.file_list_mode != "string":
             assert {f.slice_start_time for f in server.file_list} == {first_slice_ms}
-        assert server.slice_start_time == (None if mode == "web" else first_slice_ms)
+        # query.mdx: the top-level sliceStartTime is individual mode's only.
+        assert server.slice_start_time == (first_slice_ms if mode == "individual" else None)
 
     updated = await env.client.update(
         started.resource_id, sid, mode, cname, RECORDER_UID, update_for(mode, stream_types)
@@ -412,11 +415,13 @@ async def test_stop_without_publisher_is_no_recorded_data(env: Env) -> None:
 
 
 async def test_query_after_exit_is_not_found(env: Env) -> None:
-    """Querying a stopped task answers the real 404 shape, NotFound (retryable) with the payload's message."""
+    """Querying a stopped task shows status 8 a short while, then the real 404 shape, NotFound (retryable)."""
     env.emu.join("room1", "1001")
     mode, request = SCENARIOS["individual"]
     resource_id, sid = await begin(env, mode, request)
     await env.client.stop(resource_id, sid, mode, "room1", RECORDER_UID)
+    assert (await env.client.query(resource_id, sid, mode)).server_response.status == 8
+    env.emu.advance(env.emu.config.exit_visible_seconds)
     with pytest.raises(errors.NotFound) as caught:
         await env.client.query(resource_id, sid, mode)
     exc = caught.value
@@ -473,7 +478,7 @@ async def test_unreachable_host_is_connection_error() -> None:
 @pytest.mark.parametrize(
     ("kind", "cls", "status", "code", "retryable"),
     [
-        ("server_error", errors.ServerError, 503, 500, True),
+        ("server_error", errors.ServerError, 500, 500, True),
         ("request_not_completed", errors.RequestNotCompleted, 206, 65, True),
         ("request_timeout", errors.RequestTimeout, 504, 62, True),
         ("bad_gateway", errors.ProtocolError, 502, None, True),
@@ -532,11 +537,10 @@ async def test_worker_allocation_failure_on_start(env: Env) -> None:
     """A 500 code 502 on start is WorkerAllocationFailed, a ServerError that resending cannot cure (new acquire)."""
     mode, request = SCENARIOS["mix-hls"]
     acquired = await env.client.acquire("room1", RECORDER_UID)
-    body = {"code": 502, "reason": "Failed to allocate worker"}
-    env.emu.inject("start", "custom", status=500, body=body)
+    env.emu.inject("start", "worker_allocation")
     with pytest.raises(errors.WorkerAllocationFailed) as caught:
         await env.client.start(acquired.resource_id, mode, "room1", RECORDER_UID, request)
-    assert not caught.value.retryable and caught.value.code == 502
+    assert not caught.value.retryable and (caught.value.http_status, caught.value.code) == (500, 502)
 
 
 async def test_duplicate_start_without_sid_is_already_started(env: Env) -> None:
@@ -701,6 +705,7 @@ async def test_documented_edge_values_pass_client_and_service(env: Env) -> None:
             secret="DecryptSecret99",
             salt="DecryptSalt99",
         ),
+        recording_file_config=RecordingFileConfig(),
         storage_config=edge_storage(),
     )
     acquire = AcquireClientRequest(resource_expired_hour=720, region="EU")
@@ -726,7 +731,7 @@ async def test_documented_edge_values_pass_client_and_service(env: Env) -> None:
     await env.client.update_layout(started_mix.resource_id, started_mix.sid, "mix", "room1", "1", vertical)
 
     snapshots = StartClientRequest(
-        recording_config=RecordingConfig(stream_types=1),
+        recording_config=RecordingConfig(stream_types=1, subscribe_uid_group=0),
         snapshot_config=SnapshotConfig(capture_interval=3600),
         storage_config=storage(),
     )
@@ -741,6 +746,7 @@ async def test_documented_edge_values_pass_client_and_service(env: Env) -> None:
         ready_timeout=60,
         video_width=1280,
         video_height=720,
+        audio_profile=2,
         mobile=True,
         onhold=True,
     )
@@ -748,9 +754,14 @@ async def test_documented_edge_values_pass_client_and_service(env: Env) -> None:
         extension_service_config=ExtensionServiceConfig(
             extension_services=[ExtensionService(service_name="web_recorder_service", service_param=param)]
         ),
+        recording_file_config=RecordingFileConfig(),
         storage_config=storage(),
     )
-    await begin(env, "web", web, cname=web_cname)
+    # maxRecordingHour 720 needs a resource that lives as long.
+    acquired = await env.client.acquire(
+        web_cname, RECORDER_UID, AcquireClientRequest(scene=1, resource_expired_hour=720)
+    )
+    await env.client.start(acquired.resource_id, "web", web_cname, RECORDER_UID, web)
     assert [t["running"] for t in env.emu.tasks()] == [True, True, True, True]
 
 
@@ -787,7 +798,10 @@ async def test_deny_list_spelling_sent_by_the_client_is_honoured(env: Env) -> No
     for uid in PUBLISHERS:
         env.emu.join("room1", uid)
     request = StartClientRequest(
-        recording_config=RecordingConfig(un_subscribe_audio_uids=["1002"], subscribe_video_uids=["#allstream#"]),
+        recording_config=RecordingConfig(
+            un_subscribe_audio_uids=["1002"], subscribe_video_uids=["#allstream#"], subscribe_uid_group=0
+        ),
+        recording_file_config=RecordingFileConfig(),
         storage_config=storage(),
     )
     resource_id, sid = await begin(env, "individual", request)
@@ -797,27 +811,106 @@ async def test_deny_list_spelling_sent_by_the_client_is_honoured(env: Env) -> No
     assert names == [n for n in expected if not n.endswith("__uid_s_1002__uid_e_audio.m3u8")]
 
 
+# -- Agora's answers around a stop, a resource and a fault (audit rows 2, 14, 16, 18) ------------------------
+
+
+async def test_sync_stop_past_agoras_wait_is_upload_timeout_with_the_files() -> None:
+    """A sync stop answered 206 code 50 is UploadTimeout (not retryable) carrying the files, still "uploading"."""
+    async with running_emulator(emulator_config(upload_seconds=30.0)) as emu, make_client(emu) as client:
+        emu.join("room1", "1001")
+        acquired = await client.acquire("room1", RECORDER_UID)
+        started = await client.start(acquired.resource_id, "mix", "room1", RECORDER_UID, SCENARIOS["mix-hls"][1])
+        emu.advance(STARTUP + SLICE)
+        with pytest.raises(errors.UploadTimeout) as caught:
+            await client.stop(started.resource_id, started.sid, "mix", "room1", RECORDER_UID)
+    exc = caught.value
+    assert (exc.http_status, exc.code, exc.retryable) == (206, 50, False)
+    assert exc.server_response == {
+        "fileListMode": "string",
+        "fileList": f"rec/day1/{started.sid}_room1.m3u8",
+        "uploadingStatus": "uploading",
+    }
+
+
+@pytest.mark.parametrize(("kind", "status"), [("backuped", 200), ("partial_stop", 206)])
+async def test_backuped_stop_answers_are_read_as_stopped(env: Env, kind: str, status: int) -> None:
+    """A stop answered backuped, with 200 or with a code-less 206, is a stop answer: uploadingStatus and files kept."""
+    env.emu.join("room1", "1001")
+    resource_id, sid = await begin(env, *SCENARIOS["mix-hls-mp4"])
+    env.emu.advance(STARTUP + SLICE + 1)
+    env.emu.inject("stop", kind)
+    stopped = await env.client.stop(resource_id, sid, "mix", "room1", RECORDER_UID)
+    assert stopped.server_response.uploading_status == "backuped"
+    assert file_names(stopped.server_response) == [f"rec/day1/{sid}_room1.m3u8", f"rec/day1/{sid}_room1_0.mp4"]
+    assert env.emu.tasks()[0]["requests"][-1]["status"] == status
+
+
+async def test_resource_checks_on_task_calls_are_classified(env: Env) -> None:
+    """Unknown resourceId: ResourceInvalid (1001); a sid it does not hold: InvalidParameter (1003); past
+    resourceExpiredHour: ResourceExpired (433). None is retryable."""
+    mode, request = SCENARIOS["mix-hls"]
+    resource_id, sid = await begin(env, mode, request)
+    with pytest.raises(errors.ResourceInvalid) as unknown:
+        await env.client.start("UnknownResource", mode, "room1", RECORDER_UID, request)
+    other = await env.client.acquire("room2", RECORDER_UID)
+    with pytest.raises(errors.InvalidParameter) as mismatch:
+        await env.client.query(other.resource_id, sid, mode)
+    env.emu.advance(72 * 3600)
+    with pytest.raises(errors.ResourceExpired) as expired:
+        await env.client.stop(resource_id, sid, mode, "room1", RECORDER_UID)
+    codes = [(e.value.http_status, e.value.code, e.value.retryable) for e in (unknown, mismatch, expired)]
+    assert codes == [(400, 1001, False), (400, 1003, False), (400, 433, False)]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "kind", "cls", "status", "code"),
+    [
+        ("acquire", "no_worker_manager_available", errors.ServerError, 500, 501),
+        ("acquire", "allocate_timeout", errors.ServerError, 500, 504),
+        ("start", "request_timeout", errors.RequestTimeout, 500, 62),
+        ("start", "server_error", errors.ServerError, 500, 500),
+    ],
+)
+async def test_server_side_faults_are_retryable_server_errors(
+    env: Env, endpoint: str, kind: str, cls: type[errors.AgoraError], status: int, code: int
+) -> None:
+    """Acquire's 500 codes 501 and 504, and start's 500 codes 62 and 500, are retryable ServerErrors."""
+    acquired = await env.client.acquire("room1", RECORDER_UID)
+    env.emu.inject(endpoint, kind)
+    with pytest.raises(errors.ServerError) as caught:
+        if endpoint == "acquire":
+            await env.client.acquire("room1", RECORDER_UID)
+        else:
+            await env.client.start(acquired.resource_id, "mix", "room1", RECORDER_UID, SCENARIOS["mix-hls"][1])
+    assert type(caught.value) is cls and caught.value.retryable
+    assert (caught.value.http_status, caught.value.code) == (status, code)
+
+
 # -- task ends not caused by the client ---------------------------------------------------------------------
 
 
 async def test_idle_exit_then_stop_is_invalid_operation_then_query_not_found(env: Env) -> None:
-    """After an idle exit, stop answers code 49 (InvalidOperation) and query 404 (NotFound)."""
+    """After an idle exit, query shows status 8 and stop answers code 49 (InvalidOperation); later query is NotFound."""
     mode, request = SCENARIOS["mix-hls"]
     resource_id, sid = await begin(env, mode, request)
     env.emu.advance(31)
     assert env.emu.tasks()[0]["endReason"] == "idle"
+    assert (await env.client.query(resource_id, sid, mode)).server_response.status == 8
     with pytest.raises(errors.InvalidOperation):
         await env.client.stop(resource_id, sid, mode, "room1", RECORDER_UID)
+    env.emu.advance(env.emu.config.exit_visible_seconds)
     with pytest.raises(errors.NotFound):
         await env.client.query(resource_id, sid, mode)
 
 
 async def test_crash_makes_every_call_not_found(env: Env) -> None:
-    """After the recorder crashes, query, update and stop all answer 404, classified NotFound."""
+    """After the recorder crashes, query shows status 20 a while; update, updateLayout and stop answer NotFound."""
     env.emu.join("room1", "1001")
     mode, request = SCENARIOS["mix-hls"]
     resource_id, sid = await begin(env, mode, request)
     env.emu.crash(sid)
+    assert (await env.client.query(resource_id, sid, mode)).server_response.status == 20
+    env.emu.advance(env.emu.config.exit_visible_seconds)
     calls = [
         env.client.query(resource_id, sid, mode),
         env.client.update(resource_id, sid, mode, "room1", RECORDER_UID, update_for(mode)),
