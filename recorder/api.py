@@ -1,50 +1,110 @@
-"""The Python API: start, stop, describe and list recordings, one durable workflow per channel.
+"""The Python API: start or join, stop, update, describe and list recordings, one durable workflow per channel.
 
 Each channel of an App ID has at most one running recording, because its workflow id is derived from the two
-(`recording:<app_id>:<channel>`): a second start finds the first one instead of launching a second recorder that
-would kick the first out of the channel. Nothing here needs an Agora secret; the worker holds them.
+(`recording:<app_id>:<channel>`). Starting is one atomic call (Temporal's update-with-start of the workflow's `join`
+update): it starts the channel's recording or joins the one running, never a second recorder that would kick the
+first out of the channel, and can wait until the recorder is confirmed without polling. Nothing here needs an Agora
+secret; the worker holds them. The HTTP service (`recorder.service`) serves these same calls and models.
+
+Errors raised here, besides Temporal's own `RPCError`:
+
+    RecorderError
+    ├── RecordingNotFound        no recording workflow exists for the channel
+    ├── RecordingConflict        the recording cannot take this request now (ended, not confirmed yet, wrong mode)
+    ├── UpdateRefused            Agora refused a layout or subscription update
+    ├── NoWorker                 no worker took the request up in time (none polls the task queue)
+    └── SearchAttributesMissing  the server lacks the recording search attributes and this client may not add them
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from recorder.search_attributes import ensure_search_attributes, is_missing_search_attribute, registration_hint
 from recorder.settings import load_settings
 from workflows import names
-from workflows.models import RecordingInput, RecordingManifest, RecordingRequest, RecordingStatus, StopRequest
+from workflows.models import (
+    JoinRequest,
+    JoinResult,
+    LayoutUpdate,
+    Phase,
+    RecordingInput,
+    RecordingManifest,
+    RecordingRequest,
+    RecordingStatus,
+    StopRequest,
+    SubscriptionUpdate,
+    UpdateResult,
+)
 from workflows.recording import RecordingWorkflow
 
 __all__ = [
+    "NoWorker",
+    "RecorderError",
+    "RecordingConflict",
     "RecordingNotFound",
     "RecordingSummary",
+    "SearchAttributesMissing",
     "StartOutcome",
+    "StopOutcome",
+    "UpdateRefused",
     "describe_recording",
     "list_recordings",
+    "recording_manifest",
+    "request_stop",
     "start_recording",
     "stop_recording",
+    "stop_within",
+    "update_layout",
+    "update_subscription",
     "workflow_id",
 ]
 
 # A status query needs a worker to answer; without one it would wait for the RPC deadline.
 QUERY_TIMEOUT = timedelta(seconds=10)
+# A polling worker accepts an update within moments; after this long, no worker is taking the task queue's work.
+ACCEPT_TIMEOUT = timedelta(seconds=10)
+# How long a start keeps retrying while a server that just registered the search attributes starts accepting them.
+SEARCH_ATTRIBUTE_GRACE = timedelta(seconds=20)
+# A workflow task that a worker takes but cannot finish in this long is given to another worker. Temporal's default
+# (10 s) was measured against a worker taking up 1,000 replays at once (bench/RESULTS.md, restart storm).
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=10)
 SUMMARY_LIMIT = 200
 _CHANNEL_TYPES = {0: "communication", 1: "live broadcast"}
 _STREAMS = {0: "audio only", 1: "video only", 2: "audio and video"}
+_ENDED = frozenset({"stopped", "failed"})
+Handle = WorkflowHandle[RecordingWorkflow, RecordingManifest]
+T = TypeVar("T")
 
 
-class RecordingNotFound(Exception):
+class RecorderError(Exception):
+    """A request the recording cannot serve; the message says why in one line."""
+
+
+class RecordingNotFound(RecorderError):
     """No recording workflow exists for the channel."""
 
     def __init__(self, channel: str, workflow_id: str) -> None:
@@ -53,15 +113,67 @@ class RecordingNotFound(Exception):
         self.workflow_id = workflow_id
 
 
+class RecordingConflict(RecorderError):
+    """The recording exists but cannot take this request now: it has ended, has no confirmed recorder yet, or is of
+    another mode."""
+
+
+class UpdateRefused(RecorderError):
+    """Agora refused a layout or subscription update; the message carries its reason."""
+
+
+class NoWorker(RecorderError):
+    """No worker took the request up in time: none polls the task queue, or all are saturated."""
+
+    def __init__(self, task_queue: str | None, workflow_id: str) -> None:
+        where = f"task queue {task_queue}" if task_queue else "the recording's task queue"
+        super().__init__(
+            f"no worker answered in time: is a recording worker polling {where}? (workflow {workflow_id} exists and "
+            "goes on once one does)"
+        )
+        self.task_queue = task_queue
+        self.workflow_id = workflow_id
+
+
+class SearchAttributesMissing(RecorderError):
+    """The server lacks the recording search attributes and refused to register them; the message says what to run."""
+
+
 class StartOutcome(BaseModel):
-    """What start_recording did: started a workflow, or found the one already recording the channel."""
+    """What start_recording did: started the channel's recording or joined the one running, and its status."""
 
     model_config = ConfigDict(frozen=True)
 
     workflow_id: str
     run_id: str
-    already_running: bool
-    status: RecordingStatus | None
+    already_running: bool = Field(description="the channel was already recording: this call joined that recording")
+    status: RecordingStatus | None = Field(description="the recording's status when the call answered")
+    waited: Literal["up", "ended", "timeout"] | None = Field(
+        default=None,
+        description="with wait_until_up: 'up' once a recorder was confirmed, 'ended' when the recording ended first "
+        "(a failed start: phase 'failed' with last_error), 'timeout' when the wait ran out first",
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def started(self) -> bool:
+        """True when this call started the recording."""
+        return not self.already_running
+
+
+class StopOutcome(BaseModel):
+    """What a stop answered: the final manifest once the recording has ended, else the manifest so far and what the
+    stop still waits for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    finished: bool = Field(description="the recording has ended and the manifest is final")
+    phase: Phase | None = Field(description="the phase when the call answered (None: a stop request not waited for)")
+    waiting_for: list[str] = Field(
+        default_factory=list, description="while stopping: the stops without an answer yet and open failover windows"
+    )
+    manifest: RecordingManifest | None = Field(description="the manifest (so far); None for a stop request")
 
 
 class RecordingSummary(BaseModel):
@@ -127,50 +239,181 @@ def _human(delta: timedelta) -> str:
     return "".join(parts) or "0s"
 
 
+# --- start or join -------------------------------------------------------------------------------------------------
+
+
 async def start_recording(
-    client: Client, request: RecordingRequest, *, app_id: str, task_queue: str | None = None
+    client: Client,
+    request: RecordingRequest,
+    *,
+    app_id: str,
+    task_queue: str | None = None,
+    wait_until_up: bool = False,
+    within: timedelta | None = None,
 ) -> StartOutcome:
-    """Start recording a channel, or return the recording already running for it (never a second recorder).
+    """Start recording a channel, or join the recording already running for it (never a second recorder).
 
-    `task_queue` defaults to the settings' (RECORDER_TASK_QUEUE).
+    One atomic call (update-with-start). With `wait_until_up` it answers once a recorder is confirmed or the recording
+    has ended (a failed start: phase "failed" with last_error), or after `within` (None: no limit), without polling.
+    `task_queue` defaults to the settings' (RECORDER_TASK_QUEUE). On a server without the recording search attributes
+    they are registered where the server allows it, else SearchAttributesMissing says what to run.
     """
+    queue = task_queue or load_settings(require=()).task_queue
     wid = workflow_id(app_id, request.channel)
+    joined, run_id = await _with_search_attributes(client, lambda: _start_or_join(client, request, wid, queue))
+    outcome = StartOutcome(workflow_id=wid, run_id=run_id, already_running=not joined.started, status=joined.status)
+    if not wait_until_up:
+        return outcome
+    status, waited = await _wait_until_up(client, wid, within)
+    return outcome.model_copy(update={"status": status or outcome.status, "waited": waited})
+
+
+async def _start_or_join(client: Client, request: RecordingRequest, wid: str, queue: str) -> tuple[JoinResult, str]:
+    """One update-with-start of the join update; NoWorker when no worker answers within ACCEPT_TIMEOUT."""
+    operation: WithStartWorkflowOperation[RecordingWorkflow, RecordingManifest] = WithStartWorkflowOperation(
+        RecordingWorkflow.run,
+        RecordingInput(request=request),
+        id=wid,
+        task_queue=queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        task_timeout=WORKFLOW_TASK_TIMEOUT,
+        search_attributes=TypedSearchAttributes(
+            [SearchAttributePair(names.CHANNEL, request.channel), SearchAttributePair(names.PHASE, "starting")]
+        ),
+        static_summary=static_summary(request),
+        static_details=static_details(request),
+    )
+    call = client.execute_update_with_start_workflow(
+        RecordingWorkflow.join, JoinRequest(wait_until_up=False), start_workflow_operation=operation
+    )
     try:
-        handle = await client.start_workflow(
-            RecordingWorkflow.run,
-            RecordingInput(request=request),
-            id=wid,
-            task_queue=task_queue or load_settings(require=()).task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(names.CHANNEL, request.channel), SearchAttributePair(names.PHASE, "starting")]
-            ),
-            static_summary=static_summary(request),
-            static_details=static_details(request),
-        )
-    except WorkflowAlreadyStartedError as err:
-        running: WorkflowHandle[RecordingWorkflow, RecordingManifest] = client.get_workflow_handle_for(
-            RecordingWorkflow.run, wid, run_id=err.run_id
-        )
-        return StartOutcome(
-            workflow_id=wid, run_id=err.run_id or "", already_running=True, status=await _status_or_none(running)
-        )
-    return StartOutcome(workflow_id=wid, run_id=handle.result_run_id or "", already_running=False, status=None)
+        joined = await _timed(call, ACCEPT_TIMEOUT.total_seconds())
+    except TimeoutError:
+        raise NoWorker(queue, wid) from None
+    handle = await operation.workflow_handle()
+    return joined, handle.result_run_id or handle.run_id or ""
 
 
-async def _status_or_none(handle: WorkflowHandle[RecordingWorkflow, RecordingManifest]) -> RecordingStatus | None:
+async def _with_search_attributes(client: Client, call: Callable[[], Awaitable[T]]) -> T:
+    """Run `call`; when the server refuses it for a search attribute it does not know, register them and retry."""
+    try:
+        return await call()
+    except RPCError as err:
+        if not is_missing_search_attribute(err):
+            raise
+    try:
+        await ensure_search_attributes(client)
+    except RPCError as err:
+        raise SearchAttributesMissing(registration_hint(client.namespace, err)) from None
+    # A server takes a few seconds to use attributes it has just registered (its namespace cache refreshes).
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SEARCH_ATTRIBUTE_GRACE.total_seconds()
+    while True:
+        try:
+            return await call()
+        except RPCError as err:
+            if not is_missing_search_attribute(err) or loop.time() > deadline:
+                raise
+        await asyncio.sleep(0.5)
+
+
+async def _wait_until_up(
+    client: Client, wid: str, within: timedelta | None
+) -> tuple[RecordingStatus | None, Literal["up", "ended", "timeout"]]:
+    """The join update with wait_until_up: the status once a recorder is up or the recording ended, or at `within`."""
+    handle: Handle = client.get_workflow_handle_for(RecordingWorkflow.run, wid)
+    seconds = None if within is None else max(within.total_seconds(), 0.0)
+    try:
+        joined = await _timed(handle.execute_update(RecordingWorkflow.join, JoinRequest(wait_until_up=True)), seconds)
+    except TimeoutError:
+        return await _status_or_none(handle), "timeout"
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # The recording ended before the update reached it (a start Agora refused at once): its last status.
+        return await _status_or_none(handle), "ended"
+    return joined.status, ("ended" if joined.status.phase in _ENDED else "up")
+
+
+async def _status_or_none(handle: Handle) -> RecordingStatus | None:
     """The status query, or None when no worker answers it in time."""
     try:
-        return await asyncio.wait_for(
+        return await _timed(
             handle.query(RecordingWorkflow.status, rpc_timeout=QUERY_TIMEOUT), QUERY_TIMEOUT.total_seconds()
         )
     except (RPCError, TimeoutError):
         return None
 
 
-def _handle(client: Client, channel: str, app_id: str) -> WorkflowHandle[RecordingWorkflow, RecordingManifest]:
+async def _timed(call: Awaitable[T], seconds: float | None) -> T:
+    """`call`, or TimeoutError after `seconds` (an update's RPC cancelled by the timeout raises its own error)."""
+    try:
+        return await asyncio.wait_for(call, seconds)
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise TimeoutError from None
+
+
+def _handle(client: Client, channel: str, app_id: str) -> Handle:
     return client.get_workflow_handle_for(RecordingWorkflow.run, workflow_id(app_id, channel))
+
+
+async def _closed_or_missing(handle: Handle, channel: str) -> bool:
+    """After a NOT_FOUND on a message: True when the workflow has ended, False when it runs (it was just started);
+    RecordingNotFound when there is none."""
+    try:
+        desc = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise RecordingNotFound(channel, handle.id) from None
+        raise
+    return desc.status != WorkflowExecutionStatus.RUNNING
+
+
+# --- stop ------------------------------------------------------------------------------------------------------------
+
+
+async def request_stop(client: Client, channel: str, *, app_id: str, reason: str = "stop requested") -> StopOutcome:
+    """Ask a channel's recording to stop and answer at once (the `request_stop` signal); the workflow stops its
+    recorder and finishes on its own. A recording that has already ended answers its final manifest."""
+    handle = _handle(client, channel, app_id)
+    try:
+        await handle.signal(RecordingWorkflow.request_stop, StopRequest(reason=reason))
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND or not await _closed_or_missing(handle, channel):
+            raise
+        return await _final(handle)
+    return StopOutcome(workflow_id=handle.id, finished=False, phase=None, manifest=None)
+
+
+async def stop_within(client: Client, channel: str, *, app_id: str, within: timedelta | None) -> StopOutcome:
+    """Stop a channel's recording and wait at most `within` (None: until it has ended).
+
+    Answers the final manifest once the recording has ended (Agora's upload status received, failover windows
+    closed); when the time runs out first, the manifest so far, the phase and what the stop still waits for.
+    """
+    handle = _handle(client, channel, app_id)
+    update = await _accepted(
+        handle,
+        channel,
+        lambda: handle.start_update(RecordingWorkflow.stop, StopRequest(), wait_for_stage=WorkflowUpdateStage.ACCEPTED),
+    )
+    if update is None:
+        return await _final(handle)
+    seconds = None if within is None else max(within.total_seconds(), 0.0)
+    try:
+        manifest = await _timed(update.result(), seconds)
+    except TimeoutError:
+        status = await handle.query(RecordingWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
+        so_far = await handle.query(RecordingWorkflow.manifest, rpc_timeout=QUERY_TIMEOUT)
+        return StopOutcome(
+            workflow_id=handle.id,
+            finished=status.phase in _ENDED,
+            phase=status.phase,
+            waiting_for=status.waiting_for,
+            manifest=so_far,
+        )
+    return StopOutcome(workflow_id=handle.id, finished=True, phase=manifest.phase, manifest=manifest)
 
 
 async def stop_recording(client: Client, channel: str, *, app_id: str) -> RecordingManifest:
@@ -178,22 +421,83 @@ async def stop_recording(client: Client, channel: str, *, app_id: str) -> Record
 
     A recording that has already ended returns its final manifest.
     """
+    outcome = await stop_within(client, channel, app_id=app_id, within=None)
+    assert outcome.manifest is not None  # waited without a limit, so the recording has ended
+    return outcome.manifest
+
+
+async def _accepted(
+    handle: Handle, channel: str, start: Callable[[], Awaitable[WorkflowUpdateHandle[T]]]
+) -> WorkflowUpdateHandle[T] | None:
+    """Send an update and wait until a worker accepts it; None when the recording has already ended."""
+    for _ in range(2):  # a NOT_FOUND from a workflow that was just started is tried once more
+        try:
+            return await _timed(start(), ACCEPT_TIMEOUT.total_seconds())
+        except TimeoutError:
+            raise NoWorker(None, handle.id) from None
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            if await _closed_or_missing(handle, channel):
+                return None
+    raise RecordingConflict(f"the recording of {channel} did not take the request; try again")
+
+
+async def _final(handle: Handle) -> StopOutcome:
+    """The outcome of a recording that has ended: its final manifest."""
+    manifest = await handle.query(RecordingWorkflow.manifest, rpc_timeout=QUERY_TIMEOUT)
+    return StopOutcome(workflow_id=handle.id, finished=True, phase=manifest.phase, manifest=manifest)
+
+
+# --- layout and subscription -------------------------------------------------------------------------------------
+
+
+async def update_layout(client: Client, channel: str, layout: LayoutUpdate, *, app_id: str) -> UpdateResult:
+    """Replace the mixed layout of the channel's running recorder (mix mode; every line of a redundant class)."""
     handle = _handle(client, channel, app_id)
+    return await _recorder_update(
+        handle,
+        channel,
+        lambda: handle.start_update(
+            RecordingWorkflow.update_layout, layout, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        ),
+    )
+
+
+async def update_subscription(
+    client: Client, channel: str, subscription: SubscriptionUpdate, *, app_id: str
+) -> UpdateResult:
+    """Replace the subscription lists of the channel's running recorder."""
+    handle = _handle(client, channel, app_id)
+    return await _recorder_update(
+        handle,
+        channel,
+        lambda: handle.start_update(
+            RecordingWorkflow.update_subscription, subscription, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        ),
+    )
+
+
+async def _recorder_update(
+    handle: Handle, channel: str, start: Callable[[], Awaitable[WorkflowUpdateHandle[UpdateResult]]]
+) -> UpdateResult:
+    """Send an update to the running recorder: RecordingConflict when the recording cannot take it now (its
+    validator's reason), UpdateRefused when Agora refused it."""
     try:
-        return await handle.execute_update(RecordingWorkflow.stop, StopRequest())
-    except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            raise
-    # Not found: either no such workflow, or it has already closed (an update cannot reach a closed workflow).
-    try:
-        desc = await handle.describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise RecordingNotFound(channel, handle.id) from None
-        raise
-    if desc.status == WorkflowExecutionStatus.RUNNING:  # it was just started: try once more
-        return await handle.execute_update(RecordingWorkflow.stop, StopRequest())
-    return await handle.query(RecordingWorkflow.manifest, rpc_timeout=QUERY_TIMEOUT)
+        update = await _accepted(handle, channel, start)
+        if update is None:
+            raise RecordingConflict(f"the recording of {channel} has ended: there is no recorder to update")
+        return await update.result()
+    except WorkflowUpdateFailedError as err:
+        cause: Any = err.cause
+        if isinstance(cause, ActivityError):
+            reason = cause.cause.message if isinstance(cause.cause, ApplicationError) else str(cause)
+            raise UpdateRefused(f"Agora refused the update of {channel}: {reason}") from None
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+        raise RecordingConflict(f"the recording of {channel} cannot take the update: {message}") from None
+
+
+# --- reading -------------------------------------------------------------------------------------------------------
 
 
 async def describe_recording(client: Client, channel: str, *, app_id: str) -> RecordingStatus:
@@ -207,17 +511,32 @@ async def describe_recording(client: Client, channel: str, *, app_id: str) -> Re
         raise
 
 
+async def recording_manifest(client: Client, channel: str, *, app_id: str) -> RecordingManifest:
+    """The manifest of a channel's recording so far (final once it has ended)."""
+    handle = _handle(client, channel, app_id)
+    try:
+        return await handle.query(RecordingWorkflow.manifest, rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise RecordingNotFound(channel, handle.id) from None
+        raise
+
+
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def list_query(*, app_id: str | None = None, phase: str | None = None, running_only: bool = True) -> str:
+def list_query(
+    *, app_id: str | None = None, phase: str | None = None, channel: str | None = None, running_only: bool = True
+) -> str:
     """The visibility query list_recordings sends."""
     clauses = [f"WorkflowType = {_quote(names.WORKFLOW_NAME)}"]
     if app_id is not None:
         clauses.append(f"WorkflowId STARTS_WITH {_quote(workflow_id(app_id, ''))}")
     if phase is not None:
         clauses.append(f"{names.PHASE.name} = {_quote(phase)}")
+    if channel is not None:
+        clauses.append(f"{names.CHANNEL.name} = {_quote(channel)}")
     if running_only:
         clauses.append("ExecutionStatus = 'Running'")
     return " AND ".join(clauses)
@@ -228,28 +547,32 @@ async def list_recordings(
     *,
     app_id: str | None = None,
     phase: str | None = None,
+    channel: str | None = None,
     running_only: bool = True,
     limit: int = 100,
 ) -> list[RecordingSummary]:
-    """Recordings from Temporal's visibility store, newest first, filtered by App ID, phase and running state."""
-    out: list[RecordingSummary] = []
-    query = list_query(app_id=app_id, phase=phase, running_only=running_only)
-    async for wf in client.list_workflows(query, limit=limit):
-        attrs = wf.typed_search_attributes
-        status = wf.status
-        out.append(
-            RecordingSummary(
-                workflow_id=wf.id,
-                channel=attrs.get(names.CHANNEL),
-                phase=attrs.get(names.PHASE),
-                uid=attrs.get(names.RECORDER_UID),
-                sid=attrs.get(names.SID),
-                restarts=attrs.get(names.RESTARTS),
-                status=_status_name(status),
-                start_time=wf.start_time,
+    """Recordings from Temporal's visibility store, newest first, filtered by App ID, phase, channel and state."""
+    query = list_query(app_id=app_id, phase=phase, channel=channel, running_only=running_only)
+
+    async def listed() -> list[RecordingSummary]:
+        out: list[RecordingSummary] = []
+        async for wf in client.list_workflows(query, limit=limit):
+            attrs = wf.typed_search_attributes
+            out.append(
+                RecordingSummary(
+                    workflow_id=wf.id,
+                    channel=attrs.get(names.CHANNEL),
+                    phase=attrs.get(names.PHASE),
+                    uid=attrs.get(names.RECORDER_UID),
+                    sid=attrs.get(names.SID),
+                    restarts=attrs.get(names.RESTARTS),
+                    status=_status_name(wf.status),
+                    start_time=wf.start_time,
+                )
             )
-        )
-    return out
+        return out
+
+    return await _with_search_attributes(client, listed)
 
 
 def _status_name(status: WorkflowExecutionStatus | None) -> str:

@@ -3,9 +3,13 @@
     recorder start math-101 --uid 527841 --backup-uid 527842 --max-idle 10m --duration 2h
     recorder status math-101
     recorder watch math-101
-    recorder stop math-101
-    recorder list --all
+    recorder stop math-101 [--wait 30s | --no-wait]
+    recorder layout math-101 --layout 1
+    recorder subscription math-101 --audio 1001,1002 --video 1001
+    recorder list --all [--phase recording] [--channel math-101]
     recorder worker            # same as `python worker.py`
+    recorder serve             # the HTTP API (recorder.service)
+    recorder --version
     recorder demo [args]       # same as `python -m recorder.demo`
 
 Recordings are named by AGORA_APP_ID and the channel; nothing but the worker needs an Agora secret. The settings
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.metadata
 import inspect
 import json
 import os
@@ -42,15 +47,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from recorder import api, worker
 from recorder.connection import ConnectionError_, connect
 from recorder.settings import Settings, SettingsError, load_settings, variable
-from workflows.models import RecordingManifest, RecordingRequest, RecordingStatus
+from workflows.models import LayoutUpdate, RecordingManifest, RecordingRequest, RecordingStatus, SubscriptionUpdate
 from workflows.recording import RecordingWorkflow
 
 PROG = "recorder"
+DISTRIBUTION = "agora-recording-orchestrator"
 UID_ENV = variable("uid")
 BACKUP_UID_ENV = variable("backup_uid")
 APP_ID_ENV = variable("app_id")
-# Phases in which `start --wait` considers the recorder up (a fault is surfaced, but the recorder runs).
-_UP = frozenset({"recording", "fault"})
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 
 
@@ -130,6 +134,7 @@ def add_recording_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The `recorder` argument parser."""
     parser = _Parser(prog=PROG, description="Durable Agora Cloud Recording: one Temporal workflow per channel.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     start = sub.add_parser("start", help="start recording a channel (once: a channel has one recorder)")
@@ -139,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     end.add_argument("--duration", type=parse_duration, help="stop after this long, e.g. 2h or 1h30m")
     end.add_argument("--end-at", type=_instant, help="stop at this time (ISO 8601 with a timezone)")
     start.add_argument("--wait", action="store_true", help="wait until the recorder is confirmed (or fails)")
+    start.add_argument("--timeout", type=parse_duration, help="with --wait: give up waiting after this long")
 
     status = sub.add_parser("status", help="the live status of a channel's recording")
     status.add_argument("channel")
@@ -146,10 +152,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     stop = sub.add_parser("stop", help="stop a channel's recording and print its manifest")
     stop.add_argument("channel")
+    how = stop.add_mutually_exclusive_group()
+    how.add_argument(
+        "--wait", type=parse_duration, help="wait at most this long, then print the manifest so far and what is left"
+    )
+    how.add_argument("--no-wait", action="store_true", help="only ask the recording to stop, and return at once")
     stop.add_argument("--json", action="store_true")
+
+    layout = sub.add_parser("layout", help="change the mixed layout of a running recorder (mix mode)")
+    layout.add_argument("channel")
+    layout.add_argument("--layout", type=int, choices=[0, 1, 2], required=True, help="0 float, 1 adaptive, 2 vertical")
+    layout.add_argument("--max-resolution-uid", help="vertical layout: the uid shown large")
+    layout.add_argument("--background-color", help="#RRGGBB")
+
+    subscription = sub.add_parser("subscription", help="change whom a running recorder subscribes to")
+    subscription.add_argument("channel")
+    subscription.add_argument("--audio", type=_uid_list, help="comma-separated uids, or #allstream#")
+    subscription.add_argument("--video", type=_uid_list, help="comma-separated uids, or #allstream#")
 
     lst = sub.add_parser("list", help="list recordings (running ones unless --all)")
     lst.add_argument("--phase")
+    lst.add_argument("--channel")
     lst.add_argument("--all", action="store_true", help="include recordings that have ended")
     lst.add_argument("--json", action="store_true")
 
@@ -158,8 +181,23 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--interval", type=parse_duration, default=timedelta(seconds=2))
 
     sub.add_parser("worker", help="run a recording worker (same as `python worker.py`)")
+    serve = sub.add_parser("serve", help="serve the HTTP API (recorder.service) on RECORDER_SERVICE_BIND")
+    serve.add_argument("--host", help="address to bind (default from RECORDER_SERVICE_BIND, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default from RECORDER_SERVICE_BIND, 8080)")
     sub.add_parser("demo", help="run the demo (same as `python -m recorder.demo`)", add_help=False)
     return parser
+
+
+def version() -> str:
+    """The installed version of the product."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _uid_list(text: str) -> list[str]:
+    return [u.strip() for u in text.split(",") if u.strip()]
 
 
 def build_request(args: argparse.Namespace, settings: Settings) -> RecordingRequest:
@@ -314,28 +352,23 @@ def _out(text: str, stream: TextIO | None = None) -> None:
 
 
 async def _start(client: Client, args: argparse.Namespace, request: RecordingRequest, app_id: str, queue: str) -> int:
-    outcome = await api.start_recording(client, request, app_id=app_id, task_queue=queue)
+    outcome = await api.start_recording(
+        client, request, app_id=app_id, task_queue=queue, wait_until_up=args.wait, within=args.timeout
+    )
     if outcome.already_running:
         phase = outcome.status.phase if outcome.status else "unknown"
         _out(f"already recording: {outcome.workflow_id} (phase {phase}); not starting a second recorder")
-        return 0
-    _out(f"started recording {request.channel}: workflow {outcome.workflow_id} (run {outcome.run_id})")
-    if args.wait:
-        return await _wait_until_up(client, request.channel, app_id, outcome.run_id)
+    else:
+        _out(f"started recording {request.channel}: workflow {outcome.workflow_id} (run {outcome.run_id})")
+    status = outcome.status
+    if outcome.waited == "timeout":
+        phase = status.phase if status else "unknown"
+        raise Failure(f"no recorder of {request.channel} was confirmed within {args.timeout} (phase {phase})")
+    if outcome.waited == "ended" and status is not None and status.phase == "failed":
+        raise Failure(f"the recording of {request.channel} failed: {status.last_error or 'no reason given'}")
+    if outcome.waited is not None and status is not None:
+        _out(status_line(status))
     return 0
-
-
-async def _wait_until_up(client: Client, channel: str, app_id: str, run_id: str) -> int:
-    handle = client.get_workflow_handle_for(RecordingWorkflow.run, api.workflow_id(app_id, channel), run_id=run_id)
-    while True:
-        desc = await handle.describe()
-        if desc.status != WorkflowExecutionStatus.RUNNING:
-            return await _closed(handle, channel)
-        status = await api.describe_recording(client, channel, app_id=app_id)
-        if status.phase in _UP:
-            _out(status_line(status))
-            return 0
-        await asyncio.sleep(0.5)
 
 
 async def _closed(handle: Any, channel: str) -> int:
@@ -357,13 +390,65 @@ async def _status(client: Client, args: argparse.Namespace, app_id: str) -> int:
 
 
 async def _stop(client: Client, args: argparse.Namespace, app_id: str) -> int:
-    manifest = await api.stop_recording(client, args.channel, app_id=app_id)
-    _out(manifest.model_dump_json(indent=2) if args.json else format_manifest(manifest))
-    return 0 if manifest.phase == "stopped" else 1
+    if args.no_wait:
+        outcome = await api.request_stop(client, args.channel, app_id=app_id)
+    else:
+        outcome = await api.stop_within(client, args.channel, app_id=app_id, within=args.wait)
+    if args.json:
+        # Without --wait/--no-wait the answer is the final manifest, as it always was; with them, the whole outcome.
+        full = args.wait is None and not args.no_wait and outcome.manifest is not None
+        _out((outcome.manifest if full and outcome.manifest else outcome).model_dump_json(indent=2))
+    elif outcome.manifest is None:
+        _out(f"stop requested for {args.channel} (workflow {outcome.workflow_id}); it stops its recorder on its own")
+    else:
+        if not outcome.finished:
+            waits = "; ".join(outcome.waiting_for) or "its next step"
+            _out(f"still {outcome.phase} after {args.wait}, waiting for: {waits}; the manifest so far:")
+        _out(format_manifest(outcome.manifest))
+    return 1 if outcome.finished and outcome.phase != "stopped" else 0
+
+
+async def _layout(client: Client, args: argparse.Namespace, app_id: str) -> int:
+    values: dict[str, Any] = {"mixed_video_layout": args.layout, "max_resolution_uid": args.max_resolution_uid}
+    if args.background_color:
+        values["background_color"] = args.background_color
+    try:
+        layout = LayoutUpdate(**values)
+    except ValidationError as exc:
+        raise UsageError(validation_message(exc)) from None
+    result = await api.update_layout(client, args.channel, layout, app_id=app_id)
+    _out(f"layout of {args.channel} updated (sid {result.sid})")
+    return 0
+
+
+async def _subscription(client: Client, args: argparse.Namespace, app_id: str) -> int:
+    if args.audio is None and args.video is None:
+        raise UsageError("give --audio, --video or both: the uids the recorder subscribes to")
+    try:
+        subscription = SubscriptionUpdate(subscribe_audio_uids=args.audio, subscribe_video_uids=args.video)
+    except ValidationError as exc:
+        raise UsageError(validation_message(exc)) from None
+    result = await api.update_subscription(client, args.channel, subscription, app_id=app_id)
+    _out(f"subscription of {args.channel} updated (sid {result.sid})")
+    return 0
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        service = importlib.import_module("recorder.service")
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"the HTTP service needs {exc.name}: pip install '{DISTRIBUTION}[service]'") from None
+    try:
+        rc: int = await service.serve(settings, host=args.host, port=args.port)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    return rc
 
 
 async def _list(client: Client, args: argparse.Namespace, app_id: str | None) -> int:
-    rows = await api.list_recordings(client, app_id=app_id, phase=args.phase, running_only=not args.all)
+    rows = await api.list_recordings(
+        client, app_id=app_id, phase=args.phase, channel=args.channel, running_only=not args.all
+    )
     if args.json:
         _out(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
     else:
@@ -406,7 +491,7 @@ async def run(argv: Sequence[str]) -> int:
         return await _dispatch(list(argv))
     except UsageError as exc:
         return _fail(str(exc), 2)
-    except (Failure, ConnectionError_, api.RecordingNotFound) as exc:
+    except (Failure, ConnectionError_, api.RecorderError) as exc:
         return _fail(str(exc), 1)
     except RPCError as exc:
         if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):  # the query timed out
@@ -416,7 +501,8 @@ async def run(argv: Sequence[str]) -> int:
     except WorkflowFailureError as exc:
         return _fail(f"the recording failed: {exc.cause or exc}", 1)
     except (WorkflowQueryFailedError, WorkflowUpdateFailedError) as exc:
-        return _fail(f"the recording could not answer: {getattr(exc, 'cause', None) or exc}", 1)
+        cause = getattr(exc, "cause", None)
+        return _fail(f"the recording could not answer: {getattr(cause, 'message', None) or cause or exc}", 1)
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
 
@@ -431,8 +517,10 @@ async def _dispatch(argv: list[str]) -> int:
     if args.command == "worker":
         return await worker.main([])
     settings = _settings()
+    if args.command == "serve":
+        return await _serve(args, settings)
     request = build_request(args, settings) if args.command == "start" else None
-    app_id = _app_id(settings) if args.command in ("start", "status", "stop", "watch") else ""
+    app_id = _app_id(settings) if args.command in _CHANNEL_COMMANDS else ""
     client = await connect()
     if args.command == "start":
         assert request is not None
@@ -443,7 +531,14 @@ async def _dispatch(argv: list[str]) -> int:
         return await _stop(client, args, app_id)
     if args.command == "list":
         return await _list(client, args, settings.app_id or None)
+    if args.command == "layout":
+        return await _layout(client, args, app_id)
+    if args.command == "subscription":
+        return await _subscription(client, args, app_id)
     return await _watch(client, args, app_id)
+
+
+_CHANNEL_COMMANDS = ("start", "status", "stop", "watch", "layout", "subscription")
 
 
 def _demo(argv: list[str]) -> int:

@@ -53,3 +53,19 @@ def server_flags(keys: Sequence[SearchAttributeKey[Any]] = names.SEARCH_ATTRIBUT
     for key in keys:
         flags += ["--search-attribute", f"{key.name}={_CLI_KIND[key.indexed_value_type]}"]
     return flags
+
+
+def is_missing_search_attribute(err: RPCError) -> bool:
+    """True when the server refused a call for a search attribute it has no mapping for."""
+    return err.status == RPCStatusCode.INVALID_ARGUMENT and "search attribute" in err.message.lower()
+
+
+def registration_hint(namespace: str, err: RPCError) -> str:
+    """One line: the recording search attributes are missing, why this client could not add them, and what to run."""
+    flags = " ".join(f"--name {k.name} --type {_CLI_KIND[k.indexed_value_type]}" for k in names.SEARCH_ATTRIBUTES)
+    return (
+        f"namespace {namespace} lacks the recording search attributes and refused to register them "
+        f"({err.status.name if err.status else 'error'}: {err.message.splitlines()[0] if err.message else ''}): run "
+        f"`temporal operator search-attribute create --namespace {namespace} {flags}` "
+        "(Temporal Cloud: `tcld namespace search-attributes add`, see the README)"
+    )

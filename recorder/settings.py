@@ -1,8 +1,9 @@
 """Every setting the product documents, read in one place: the environment, then a `.env` file, then defaults.
 
 `AGORA_*` are the worker's Agora credentials, endpoint, storage profiles and rate limits; `RECORDER_*` the task queue,
-the worker's cache and metrics, and the CLI's default uids; `LOG_LEVEL` the worker's log level. Temporal's connection
-is not here: it comes from Temporal's own environment configuration (`recorder.connection`).
+the worker's cache, metrics, health and tracing, the HTTP service's address and tokens, and the CLI's default uids;
+`LOG_LEVEL` and `LOG_FORMAT` the logs. Temporal's connection is not here: it comes from Temporal's own environment
+configuration (`recorder.connection`).
 
 The secrets never enter a workflow: activities read them, so history, search attributes and results stay free of them.
 The CLI needs only the App ID; the worker asks for its credentials with `load_settings()` (see `WORKER_NEEDS`).
@@ -11,10 +12,20 @@ The CLI needs only the App ID; the worker asks for its credentials with `load_se
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -28,12 +39,58 @@ from workflows.names import DEFAULT_TASK_QUEUE
 DEFAULT_CACHED_RECORDINGS = 2000
 MAX_CACHED_RECORDINGS = 100_000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+TRACING = ("off", "otlp", "console")
+DEFAULT_SERVICE_BIND = "127.0.0.1:8080"
+# A bearer token: at least 16 characters, none of which is a separator of RECORDER_API_TOKENS.
+_TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{16,}$")
+_TOKEN_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # The fields the worker cannot run without (the CLI needs none of them but the App ID, and checks that itself).
 WORKER_NEEDS = ("app_id", "customer_id", "customer_secret")
 
 
 class SettingsError(Exception):
     """The settings are missing or invalid; the message names each variable and what is expected."""
+
+
+class ApiToken(BaseModel):
+    """One bearer token of the HTTP service: who holds it (for logs) and what it may do."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    token: SecretStr
+    scope: Literal["read", "write"] = Field(description="read: status, manifest, list; write: also start, stop, update")
+
+
+def parse_api_tokens(text: str) -> tuple[ApiToken, ...]:
+    """RECORDER_API_TOKENS: comma-separated `name:token:scope` entries; errors name the entry, never the token."""
+    out: list[ApiToken] = []
+    for number, entry in enumerate((e.strip() for e in text.split(",")), start=1):
+        if not entry:
+            continue
+        parts = entry.split(":")
+        name = parts[0]
+        # The name is shown only when the entry has its three parts: a lone token must never reach an error message.
+        where = f"entry {number}" + (f" ({name!r})" if len(parts) == 3 and _TOKEN_NAME.match(name) else "")
+        if len(parts) != 3:
+            raise ValueError(
+                f"RECORDER_API_TOKENS {where} is not name:token:scope (scope read or write), e.g. ci:<token>:write"
+            )
+        token, scope = parts[1], parts[2].strip().lower()
+        if not _TOKEN_NAME.match(name):
+            raise ValueError(f"RECORDER_API_TOKENS {where}: the name must be 1-64 letters, digits, '.', '_' or '-'")
+        if not _TOKEN.match(token):
+            raise ValueError(
+                f"RECORDER_API_TOKENS {where}: the token must be at least 16 characters of letters, digits and ._~+/=- "
+                "(e.g. from `openssl rand -hex 24`)"
+            )
+        if scope not in ("read", "write"):
+            raise ValueError(f"RECORDER_API_TOKENS {where}: the scope must be read or write, got {scope!r}")
+        if any(t.name == name for t in out):
+            raise ValueError(f"RECORDER_API_TOKENS {where}: the name {name!r} is used twice")
+        out.append(ApiToken(name=name, token=SecretStr(token), scope=scope))
+    return tuple(out)
 
 
 class Settings(BaseSettings):
@@ -75,7 +132,11 @@ class Settings(BaseSettings):
     rate_limit: float = Field(default=10.0, gt=0, description="Agora requests per second for this App ID")
     control_share: float = Field(default=0.3, gt=0, lt=1, description="share of rate_limit kept for start/stop")
     worker_processes: int = Field(
-        default=1, ge=1, le=1000, description="worker processes sharing this App ID (each paces its own queries)"
+        default=1,
+        ge=1,
+        le=1000,
+        description="the fewest worker processes assumed to share this App ID; each worker counts the live fleet "
+        "itself and divides the query rate by the larger of the two",
     )
 
     task_queue: str = Field(default=DEFAULT_TASK_QUEUE, min_length=1, validation_alias="RECORDER_TASK_QUEUE")
@@ -88,6 +149,38 @@ class Settings(BaseSettings):
         default=None, validation_alias="RECORDER_METRICS_BIND", description="host:port of the Prometheus endpoint"
     )
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    log_format: str = Field(default="text", validation_alias="LOG_FORMAT")
+    health_bind: str | None = Field(
+        default=None, validation_alias="RECORDER_HEALTH_BIND", description="host:port of the worker's health endpoints"
+    )
+    service_bind: str = Field(
+        default=DEFAULT_SERVICE_BIND, validation_alias="RECORDER_SERVICE_BIND", description="host:port of the HTTP API"
+    )
+    api_tokens: Annotated[tuple[ApiToken, ...], NoDecode] = Field(default=(), validation_alias="RECORDER_API_TOKENS")
+    tracing: str = Field(default="off", validation_alias="RECORDER_TRACING")
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _tokens(cls, value: object) -> object:
+        return parse_api_tokens(value) if isinstance(value, str) else value
+
+    @field_validator("log_format", "tracing", mode="before")
+    @classmethod
+    def _choice(cls, value: object, info: ValidationInfo) -> object:
+        log_format = info.field_name == "log_format"
+        allowed, name = (LOG_FORMATS, "LOG_FORMAT") if log_format else (TRACING, "RECORDER_TRACING")
+        if isinstance(value, str) and value.strip().lower() in allowed:
+            return value.strip().lower()
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+    @field_validator("health_bind", "service_bind")
+    @classmethod
+    def _binds(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        name = "RECORDER_HEALTH_BIND" if info.field_name == "health_bind" else "RECORDER_SERVICE_BIND"
+        check_bind(value, name)
+        return value
 
     @field_validator("storage_profiles", mode="before")
     @classmethod
@@ -137,9 +230,7 @@ class Settings(BaseSettings):
     def _metrics_bind(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-            raise ValueError(f"RECORDER_METRICS_BIND must be host:port, e.g. 127.0.0.1:9464, got {value!r}")
+        check_bind(value, "RECORDER_METRICS_BIND", example="127.0.0.1:9464")
         return value
 
     @model_validator(mode="after")
@@ -204,13 +295,27 @@ class Settings(BaseSettings):
         return self.rate_limit * self.control_share
 
     @property
+    def query_rate(self) -> float:
+        """Query calls per second for the whole fleet: what the control calls leave of the rate limit."""
+        return self.rate_limit - self.control_rate
+
+    @property
     def query_rate_per_worker(self) -> float:
-        """Query calls per second one worker process may make: its share of what the control calls leave."""
-        return (self.rate_limit - self.control_rate) / self.worker_processes
+        """Query calls per second one worker process may make while it assumes the fewest workers (the floor)."""
+        return self.query_rate / self.worker_processes
+
+    def bind(self, which: Literal["service", "health"]) -> tuple[str, int] | None:
+        """(host, port) of the service's or the worker's health endpoint address; None when not configured."""
+        value = self.service_bind if which == "service" else self.health_bind
+        if value is None:
+            return None
+        host, _, port = value.rpartition(":")
+        return host.strip("[]"), int(port)
 
     def secrets(self) -> list[str]:
         """Every secret value these settings hold, for scrubbing."""
         values = [self.customer_secret.get_secret_value()]
+        values += [t.token.get_secret_value() for t in self.api_tokens]
         if self.app_certificate is not None:
             values.append(self.app_certificate.get_secret_value())
         for p in self.profiles().values():
@@ -221,6 +326,13 @@ class Settings(BaseSettings):
     def is_emulator(self) -> bool:
         """True when the settings point at a local emulator rather than Agora."""
         return self.base_url.startswith(("http://127.", "http://localhost", "http://[::1]"))
+
+
+def check_bind(value: str, name: str, *, example: str = DEFAULT_SERVICE_BIND) -> None:
+    """ValueError naming the variable unless `value` is host:port with a port in 1..65535."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{name} must be host:port, e.g. {example}, got {value!r}")
 
 
 def variable(field: str) -> str:

@@ -251,22 +251,26 @@ def test_console_script_exits_with_the_code_and_one_line(tmp_path):
 async def test_no_worker_is_reported_in_one_line(
     cli_env: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
-    """With no worker on the task queue, status exits 1 naming the queue, and a second start still refuses."""
+    """With no worker on the task queue, start and status exit 1 naming the queue, and a second start starts nothing."""
     monkeypatch.setattr(api, "QUERY_TIMEOUT", timedelta(seconds=1))
+    monkeypatch.setattr(api, "ACCEPT_TIMEOUT", timedelta(seconds=1))
     queue = f"unpolled-{uuid.uuid4()}"
     monkeypatch.setenv("RECORDER_TASK_QUEUE", queue)
     ch = channel()
-    assert await cli.run(["start", ch, *UIDS]) == 0
+    wid = f"recording:{APP_ID}:{ch}"
     try:
+        for _ in range(2):
+            assert await cli.run(["start", ch, *UIDS]) == 1
+            line = one_error_line(capsys.readouterr().err)
+            assert line == (
+                f"recorder: no worker answered in time: is a recording worker polling task queue {queue}? "
+                f"(workflow {wid} exists and goes on once one does)"
+            )
         assert await cli.run(["status", ch]) == 1
         line = one_error_line(capsys.readouterr().err)
         assert line == f"recorder: no worker answered in time: is a recording worker polling task queue {queue}?"
-        assert await cli.run(["start", ch, *UIDS]) == 0
-        assert (
-            capsys.readouterr()
-            .out.strip()
-            .endswith(f"already recording: recording:{APP_ID}:{ch} (phase unknown); not starting a second recorder")
-        )
+        runs = [wf async for wf in cli_env.client.list_workflows(f'WorkflowId = "{wid}"')]
+        assert len(runs) == 1  # the second start joined the first, started nothing
     finally:
         # No worker ever ran it, so no recorder exists in Agora: terminating leaves nothing behind.
         await cli_env.client.get_workflow_handle(api.workflow_id(APP_ID, ch)).terminate("test cleanup")
