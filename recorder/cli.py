@@ -44,7 +44,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from recorder import api, worker
+from recorder import api, schedule_cli, worker
 from recorder.connection import ConnectionError_, connect
 from recorder.settings import Settings, SettingsError, load_settings, variable
 from workflows.models import LayoutUpdate, RecordingManifest, RecordingRequest, RecordingStatus, SubscriptionUpdate
@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the HTTP API (recorder.service) on RECORDER_SERVICE_BIND")
     serve.add_argument("--host", help="address to bind (default from RECORDER_SERVICE_BIND, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default from RECORDER_SERVICE_BIND, 8080)")
+    schedule_cli.add_parser(sub)
     sub.add_parser("demo", help="run the demo (same as `python -m recorder.demo`)", add_help=False)
     return parser
 
@@ -516,6 +517,8 @@ async def _dispatch(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "worker":
         return await worker.main([])
+    if args.command == "schedule":
+        return await schedule_cli.run(args)
     settings = _settings()
     if args.command == "serve":
         return await _serve(args, settings)

@@ -35,6 +35,7 @@ from recorder.service_ops import ProbeServer, configure_logging, runtime, tracin
 from recorder.settings import WORKER_NEEDS, Settings, SettingsError, load_settings
 from workflows import names
 from workflows.recording import RecordingWorkflow
+from workflows.timetable import ClassFiringWorkflow
 
 log = logging.getLogger("worker")
 
@@ -86,7 +87,7 @@ async def running_workers(
         Worker(
             client,
             task_queue=queue,
-            workflows=[RecordingWorkflow],
+            workflows=[RecordingWorkflow, ClassFiringWorkflow],
             activities=[acts.query_recorder],
             no_remote_activities=True,
             max_cached_workflows=settings.cached_recordings,
