@@ -4,15 +4,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest browser demo emulator worker clean
+.PHONY: test lint typecheck pytest browser demo emulator worker clean constraints
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+# CI's exact versions come from constraints.txt; pyproject.toml keeps the ranges a backend installs.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
+
+# After changing a range in pyproject.toml: install, then pin what was installed for CI.
+constraints: | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^agora-recording-orchestrator'; } \
+	  > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 install: $(STAMP)
 
@@ -24,13 +31,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy agora emulator workflows activities recorder worker.py
 
-pytest: $(STAMP) browser
+pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
 # The Web UI test (tests/webui) drives Debian's Chromium through Playwright; Playwright's own browser download does
-# not work on these machines. Quick and silent when Chromium is there; apt only as root (CI), else say what to run.
+# not work on these machines. CI (.ci/run, as root) runs this target before `make test`; `make test` itself never
+# needs root: without Chromium the Web UI test skips with one line saying how to get it.
 CHROMIUM := /usr/bin/chromium
 browser:
 	@test -x $(CHROMIUM) || { \
@@ -60,3 +68,5 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.capacity $(BENCH_ARGS)
 	$(BIN)/python -m bench.history $(BENCH_ARGS)
 	$(BIN)/python -m bench.healing $(BENCH_ARGS)
+	$(BIN)/python -m bench.restart $(BENCH_ARGS)
+	$(BIN)/python -m bench.fleet $(BENCH_ARGS)

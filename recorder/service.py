@@ -312,13 +312,8 @@ async def _start(call: Call) -> Response:
         wait_until_up=query.wait,
         within=within if query.wait else None,
     )
-    log.info(
-        "%s %s recording of %s (by %s)",
-        "started" if outcome.started else "joined",
-        outcome.workflow_id,
-        request.channel,
-        call.holder,
-    )
+    verb = "started" if outcome.started else "joined"
+    log.info("%s the recording of %s (workflow %s) for %s", verb, request.channel, outcome.workflow_id, call.holder)
     return _json(outcome, 201 if outcome.started else 200, _location(request.channel))
 
 
@@ -351,7 +346,7 @@ async def _stop(call: Call) -> Response:
         outcome = await api.stop_within(
             call.client, call.channel, app_id=call.settings.app_id, within=timedelta(seconds=query.wait)
         )
-    log.info("stop of %s: finished %s (by %s)", call.channel, outcome.finished, call.holder)
+    log.info("stop of %s asked for %s: %s", call.channel, call.holder, "ended" if outcome.finished else "stopping")
     return _json(outcome, 200 if outcome.finished else 202, _location(call.channel))
 
 

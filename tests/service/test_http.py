@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -278,3 +279,42 @@ async def test_extra_routes_authenticate_their_own_way(service: Service):
     ):
         assert (await http.post("/agora/ncs", content=b"{}")).json() == {"received": 2}
         assert (await http.get("/v1/recordings")).status_code == 401
+
+
+async def test_no_token_or_secret_reaches_a_log_line(service: Service):
+    """Requests with good, bad and read-only tokens, logged at DEBUG by every logger (uvicorn's access log included),
+    leave no token in any line, while the service logs who started the recording."""
+    from tests.security import support
+
+    ch = fresh()
+    service.emulator.join(ch, TEACHER)
+    with support.captured_logs() as log:
+        logging.getLogger("uvicorn.access").setLevel(logging.DEBUG)
+        assert (await service.writer.post("/v1/recordings", json=body(ch))).status_code == 201
+        assert (await service.reader.post(f"/v1/recordings/{ch}/stop")).status_code == 403
+        wrong = {"Authorization": f"Bearer {WRITE_TOKEN}x"}
+        assert (await service.anonymous.get(f"/v1/recordings/{ch}", headers=wrong)).status_code == 401
+        assert (await service.writer.post(f"/v1/recordings/{ch}/stop", params={"wait": "30"})).status_code == 200
+    text = "\n".join(log.lines)
+    assert f"started the recording of {ch} (workflow recording:{APP_ID}:{ch}) for backend" in text
+    assert WRITE_TOKEN not in text and READ_TOKEN not in text
+
+
+async def test_an_update_the_recording_cannot_take_now_is_a_409_and_reaches_no_recorder(service: Service):
+    """A layout update before the recorder is confirmed, and one on an individual-mode recording, answer 409 with the
+    workflow's reason; Agora receives no update."""
+    mix, individual = fresh(), fresh()
+    for ch in (mix, individual):
+        service.emulator.join(ch, TEACHER)
+    assert (await service.writer.post("/v1/recordings", json=body(mix))).status_code == 201
+    early = await service.writer.put(f"/v1/recordings/{mix}/layout", json={"mixed_video_layout": 1})
+    assert early.status_code == 409 and "no confirmed recorder is running" in early.json()["detail"]
+    started = await service.writer.post(
+        "/v1/recordings", params={"wait": "true"}, json=body(individual, mode="individual", subscribe_uid_group=0)
+    )
+    assert started.status_code == 201 and started.json()["waited"] == "up"
+    other = await service.writer.put(f"/v1/recordings/{individual}/layout", json={"mixed_video_layout": 1})
+    assert other.status_code == 409 and "only for mix mode" in other.json()["detail"]
+    for ch in (mix, individual):
+        assert (await service.writer.post(f"/v1/recordings/{ch}/stop", params={"wait": "30"})).status_code == 200
+        assert [t["updates"] for t in tasks_of(service.emulator, ch)] == [0]
