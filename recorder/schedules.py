@@ -857,14 +857,12 @@ def classes_from_ics(
     channels: Mapping[str, str] | None = None,
     default_timezone: str | None = None,
 ) -> list[ClassSpec]:
-    """The classes of an iCalendar timetable, all validated (ScheduleInputError naming the event otherwise).
-
-    Each VEVENT is one class: DTSTART (with TZID, or UTC) is its first class and time of day, DTEND or DURATION its
-    length, a weekly RRULE (BYDAY, UNTIL or COUNT) its weekdays and term, EXDATE its holidays; an event without RRULE
-    is a single class. Its channel is the event's X-AGORA-CHANNEL property, else `channels[SUMMARY]`. Rules that a
-    weekly schedule cannot express (another FREQ, INTERVAL > 1, BYMONTH, BYSETPOS, RDATE, moved occurrences) are
-    refused. `request_for(channel)` gives the recording options of a channel (and refuses a channel Agora would).
-    """
+    """The classes of an iCalendar timetable, every event validated (a ScheduleInputError naming the event if not)."""
+    # Each VEVENT is one class: DTSTART (with TZID, or UTC) is its first class and time of day, DTEND or DURATION its
+    # length, a weekly RRULE (BYDAY, UNTIL or COUNT) its weekdays and term, EXDATE its holidays; an event without
+    # RRULE is a single class. Its channel is X-AGORA-CHANNEL, else channels[SUMMARY]. Rules a weekly schedule cannot
+    # express (another FREQ, INTERVAL > 1, n-th weekdays, other BY parts, RDATE, moved occurrences) are refused.
+    # request_for(channel) gives a channel's recording options and refuses a channel Agora would refuse.
     try:
         calendar = icalendar.Calendar.from_ical(data)
     except ValueError as exc:
