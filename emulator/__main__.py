@@ -29,6 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--startup-seconds", type=float)
     parser.add_argument("--rate-limit", type=float, dest="rate_limit_qps")
     parser.add_argument("--max-concurrent", type=int)
+    parser.add_argument("--max-concurrent-web", type=int)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--fault-profile", type=Path, help="JSON {seed, rates} as for /_emulator/profile")
     return parser.parse_args(argv)
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         startup_seconds=args.startup_seconds,
         rate_limit_qps=args.rate_limit_qps,
         max_concurrent=args.max_concurrent,
+        max_concurrent_web=args.max_concurrent_web,
         seed=args.seed,
     )
     app = create_app(config)

@@ -5,6 +5,7 @@ The gateway, the task lifecycle and fault injection all answer with these shapes
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -64,3 +65,17 @@ def not_found(op: str, params: dict[str, str], cname: str, uid: str) -> ApiRespo
             },
         },
     )
+
+
+def with_uploading_status(body: Any, uploading: str) -> Any:
+    """A copy of a stop's answer body whose uploadingStatus (top level, or the web upload_service's) is `uploading`."""
+    changed = copy.deepcopy(body)
+    server = changed.get("serverResponse") if isinstance(changed, dict) else None
+    if not isinstance(server, dict):
+        return changed
+    if "uploadingStatus" in server:
+        server["uploadingStatus"] = uploading
+    for state in server.get("extensionServiceState", []):
+        if state.get("serviceName") == "upload_service":
+            state["payload"]["uploadingStatus"] = uploading
+    return changed

@@ -32,11 +32,17 @@ class EmulatorConfig(BaseModel):
     upload_seconds: float = Field(default=1.0, ge=0)
     rate_limit_qps: float = Field(default=10.0, ge=0)
     max_concurrent: int = Field(default=50, ge=0)
+    # Web page recording has its own, larger quota (webpage-best-practices.md: 200 concurrent tasks).
+    max_concurrent_web: int = Field(default=200, ge=0)
     resource_ttl_seconds: float = Field(default=300.0, gt=0)
     # Agora finishes a high-availability migration within about 90 s (reference §5).
     failover_downtime_seconds: float = Field(default=60.0, ge=0, le=90)
     # A stop this soon after a task ended (by stop or by itself) answers 49 "invalid operation", later 404.
     exit_grace_seconds: float = Field(default=5.0, ge=0)
+    # After a task has exited, query still answers its final status (8 or 20) this long, then 404.
+    exit_visible_seconds: float = Field(default=10.0, ge=0)
+    # A synchronous stop waits for the upload at most this long; past it Agora answers code 50 (reference §2.6).
+    sync_stop_wait_seconds: float = Field(default=20.0, ge=0)
     seed: int | None = None
 
     @classmethod

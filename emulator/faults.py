@@ -21,11 +21,24 @@ KINDS = (
     "hang",
     "accepted_then_fail",
     "omit_sid_on_duplicate",
+    "worker_allocation",
+    "no_worker_manager_available",
+    "allocate_timeout",
+    "backuped",
+    "partial_stop",
     "delay",
     "custom",
 )
-# Faults that only make sense on start.
-START_ONLY = frozenset({"accepted_then_fail", "omit_sid_on_duplicate"})
+# Faults that only make sense on one endpoint (status-codes.mdx names each of these answers for that call only).
+ONLY_ON = {
+    "accepted_then_fail": "start",
+    "omit_sid_on_duplicate": "start",
+    "worker_allocation": "start",
+    "no_worker_manager_available": "acquire",
+    "allocate_timeout": "acquire",
+    "backuped": "stop",
+    "partial_stop": "stop",
+}
 # Per-task rates of the profile, in events per emulated hour.
 TASK_RATES = ("task.crash_per_hour", "task.failover_per_hour")
 HANG_CAP_SECONDS = 120.0
@@ -61,8 +74,8 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
         raise FaultError(f"endpoint must be '*' or one of {', '.join(ENDPOINTS)}")
     if kind not in KINDS:
         raise FaultError(f"kind must be one of {', '.join(KINDS)}")
-    if kind in START_ONLY and endpoint != "start":
-        raise FaultError(f"{kind} applies to the start endpoint only")
+    if kind in ONLY_ON and endpoint != ONLY_ON[kind]:
+        raise FaultError(f"{kind} applies to the {ONLY_ON[kind]} endpoint only")
     count = spec.get("count", 1)
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise FaultError("count must be a positive integer")
@@ -135,8 +148,8 @@ class Profile:
                 pass
             elif scope not in (*ENDPOINTS, "any") or kind not in KINDS or kind in ("custom", "delay"):
                 raise FaultError(f"unknown profile key {key!r}")
-            elif kind in START_ONLY and scope != "start":
-                raise FaultError(f"{kind} applies to start only")
+            elif kind in ONLY_ON and scope != ONLY_ON[kind]:
+                raise FaultError(f"{kind} applies to {ONLY_ON[kind]} only")
             if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
                 raise FaultError(f"rate of {key!r} must be a non-negative number")
             if key not in TASK_RATES and rate > 1:

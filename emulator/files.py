@@ -117,6 +117,28 @@ def file_list(task: Task, entries: list[FileEntry]) -> dict[str, Any]:
     }
 
 
+def query_files(task: Task, entries: list[FileEntry], slice_start_ms: int) -> dict[str, Any]:
+    """A query's fileList, with the top-level sliceStartTime that query.mdx returns in individual mode only."""
+    listed = file_list(task, entries)
+    if task.mode != "individual":
+        return listed
+    return {**listed, "sliceStartTime": slice_start_ms}
+
+
+def stop_server_response(task: Task, entries: list[FileEntry], uploading: str) -> dict[str, Any]:
+    """A stop's serverResponse: the files and the upload status, in the task's mode's shape (reference §2.6)."""
+    if task.mode == "web":
+        return {
+            "extensionServiceState": [
+                {"serviceName": "upload_service", "payload": {"uploadingStatus": uploading}},
+                web_state(task, entries, "exit"),
+            ]
+        }
+    if task.spec.snapshot:
+        return {"uploadingStatus": uploading}
+    return {**file_list(task, entries), "uploadingStatus": uploading}
+
+
 def web_state(task: Task, entries: list[FileEntry], state: str) -> dict[str, Any]:
     """The web recorder's entry of `extensionServiceState`."""
     return {

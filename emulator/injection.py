@@ -2,14 +2,15 @@
 
 emulator/faults.py says what a fault or a profile is; this module holds the faults of one emulator instance and
 applies them. It never touches tasks itself: the service it fronts answers the calls that a fault lets through
-(a `delay`, an `accepted_then_fail`) and supplies the 404 body, which names the task's cname and uid.
+(a `delay`, an `accepted_then_fail`, a `backuped` or `partial_stop` stop) and supplies the 404 body, which names
+the task's cname and uid.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from emulator.answers import ApiResponse, gateway, service
+from emulator.answers import ApiResponse, gateway, service, with_uploading_status
 from emulator.faults import HANG_CAP_SECONDS, Fault, Profile, ScriptedFaults, parse_fault
 
 
@@ -96,11 +97,19 @@ class Injector:
         elif fault.kind == "accepted_then_fail":
             response = target.answer(op, params, payload)
             if response.status == 200:
-                response = service(503, 500, "internal_error")
+                response = service(500, 500, "internal_error")
+        elif fault.kind in ("backuped", "partial_stop"):
+            # The stop happens; only its answer changes: some files went through Agora's backup cloud, and a
+            # partial stop also answers 206 (the old docs: files in the backup, or the process not over).
+            response = target.answer(op, params, payload)
+            if response.status == 200:
+                status = 206 if fault.kind == "partial_stop" else 200
+                body = with_uploading_status(response.body, "backuped")
+                response = ApiResponse(status, body, delay=response.delay)
         elif fault.kind == "not_found":
             response = target.not_found(op, params, payload)
         else:
-            response = fault_response(fault, params)
+            response = fault_response(fault, op, params)
         if fault.status is not None:
             response = ApiResponse(fault.status, fault.body if fault.body is not None else response.body)
             if isinstance(fault.body, str):
@@ -117,11 +126,22 @@ class Injector:
         }
 
 
-def fault_response(fault: Fault, params: dict[str, str]) -> ApiResponse:
-    """The answer of a fault kind that replaces the call's own answer (all but delay, accepted_then_fail, 404)."""
+def _request_timeout(op: str) -> ApiResponse:
+    """Code 62: start answers it with 500, the other calls with 504 (status-codes.mdx)."""
+    return service(500 if op == "start" else 504, 62, "request timeout")
+
+
+def fault_response(fault: Fault, op: str, params: dict[str, str]) -> ApiResponse:
+    """The answer of a fault kind that replaces the call's own answer (all but those that let the call through)."""
     kind = fault.kind
     if kind == "server_error":
-        return service(503, 500, "internal_error")
+        return service(500, 500, "internal_error")
+    if kind == "worker_allocation":
+        return service(500, 502, "Failed to allocate worker")
+    if kind == "no_worker_manager_available":
+        return service(500, 501, "no_worker_manager_available")
+    if kind == "allocate_timeout":
+        return service(500, 504, "allocate_timeout")
     if kind == "request_not_completed":
         return service(206, 65, "request not completed")
     if kind == "rate_limited":
@@ -129,7 +149,7 @@ def fault_response(fault: Fault, params: dict[str, str]) -> ApiResponse:
     if kind == "over_quota":
         return service(400, 406, "vendor_over_load")
     if kind == "request_timeout":
-        return service(504, 62, "request timeout")
+        return _request_timeout(op)
     if kind == "bad_gateway":
         html = b"<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>"
         return ApiResponse(502, raw=html, media_type="text/html")
@@ -138,7 +158,7 @@ def fault_response(fault: Fault, params: dict[str, str]) -> ApiResponse:
     if kind == "empty_sid":
         return ApiResponse(500, {"resourceId": params.get("resource_id", ""), "sid": "", "code": 15})
     if kind == "hang":
-        response = service(504, 62, "request timeout")
+        response = _request_timeout(op)
         response.hang = True
         response.delay = HANG_CAP_SECONDS
         return response

@@ -15,7 +15,7 @@ from typing import Any
 from emulator.answers import ApiResponse, not_found, service
 from emulator.clock import Clock
 from emulator.config import EmulatorConfig
-from emulator.files import FileEntry, MediaStart, file_list, file_names, files, web_state
+from emulator.files import FileEntry, MediaStart, file_names, files, query_files, stop_server_response, web_state
 from emulator.injection import Injector
 from emulator.records import Presence, Resource, Task
 from emulator.validation import (
@@ -33,8 +33,11 @@ from emulator.validation import (
     validate_storage,
 )
 
-SELF_EXITS = frozenset({"idle", "uid_conflict", "failover_limit", "start_timeout"})
+SELF_EXITS = frozenset({"idle", "uid_conflict", "failover_limit", "start_timeout", "max_recording_hour"})
+# Exits that go through 6, 7, 8 (the others end in 20).
+NORMAL_EXITS = frozenset({"stopped", "idle", "max_recording_hour"})
 MAX_FAILOVERS = 3
+HOUR = 3600.0
 
 
 class ControlError(Exception):
@@ -178,14 +181,29 @@ class Lifecycle:
         return best
 
     # ---------------------------------------------------------------------------------------- events
+    def _max_recording_end(self, task: Task) -> float | None:
+        """When a web page recorder stops by itself: maxRecordingHour after its start."""
+        hours = task.spec.max_recording_hour
+        return None if hours is None else task.started_at + hours * HOUR
+
     def _end(self, task: Task, at: float, reason: str) -> None:
         task.ended_at = at
         task.end_reason = reason
-        if reason in ("stopped", "idle"):
+        if reason in NORMAL_EXITS:
             upload = self.config.upload_seconds if reason == "stopped" else 0.0
             task.terminal = [(at, 6), (at + upload, 7), (at + upload, 8)]
         else:
             task.terminal = [(at, 20)]
+
+    def _exited_at(self, task: Task) -> float:
+        """When the task is fully gone: a stopped task once its upload is done, any other at its end."""
+        assert task.ended_at is not None
+        upload = self.config.upload_seconds if task.end_reason == "stopped" else 0.0
+        return task.ended_at + upload
+
+    def _uploading(self, task: Task, now: float) -> bool:
+        """Whether a stopped task is still uploading its files (Agora answers 501 "service exiting" meanwhile)."""
+        return task.end_reason == "stopped" and now < self._exited_at(task)
 
     def _failover(self, task: Task, at: float, downtime: float) -> None:
         """Migrate the task: 404 for `downtime`, then back under a new uid; the 4th migration ends it."""
@@ -209,6 +227,7 @@ class Lifecycle:
                 for at, what in (
                     (self._idle_exit_at(task), "idle"),
                     (self._uid_conflict_at(task), "uid_conflict"),
+                    (self._max_recording_end(task), "max_recording_hour"),
                     (task.next_crash_at, "crashed"),
                     (task.next_failover_at, "failover"),
                 ):
@@ -308,8 +327,11 @@ class Lifecycle:
 
     def _acquire(self, payload: Any) -> ApiResponse:
         request = validate_acquire(payload)
-        running = sum(1 for t in self.tasks.values() if t.running)
-        if self.config.max_concurrent and running >= self.config.max_concurrent:
+        # Web page recording counts against its own quota, the other modes against theirs.
+        web = request.scene == 1
+        limit = self.config.max_concurrent_web if web else self.config.max_concurrent
+        running = sum(1 for t in self.tasks.values() if t.running and (t.mode == "web") == web)
+        if limit and running >= limit:
             raise ServiceError(406, "vendor_over_load")
         resource = Resource(
             self._new_resource_id(),
@@ -328,7 +350,7 @@ class Lifecycle:
         cname, uid, cr = parse_envelope(payload)
         resource = self.resources.get(resource_id)
         if resource is None:
-            raise bad("resourceId", "unknown or unparsable")
+            raise ServiceError(1001, "resourceId unparsable")
         if cname != resource.cname or uid != resource.uid:
             raise ServiceError(432, "cname/uid do not match the resourceId")
         now = self.clock.now()
@@ -349,7 +371,9 @@ class Lifecycle:
             raise bad("mode", "scene 2 is for individual mode only")
         if resource.start_parameter is not None and resource.start_parameter != cr:
             raise bad("clientRequest", "does not match the startParameter given to acquire")
-        spec = validate_start(mode, cr, token_required=self.config.app_certificate is not None)
+        spec = validate_start(
+            mode, cr, token_required=self.config.app_certificate is not None, expired_hour=resource.expired_hour
+        )
         for other in self.tasks.values():
             if other.running and other.cname == cname and other.uid == uid:
                 raise ServiceError(53, "task conflict")
@@ -365,10 +389,22 @@ class Lifecycle:
         self.settle()
         return ApiResponse(200, {"cname": task.cname, "uid": task.uid, "resourceId": resource_id, "sid": sid})
 
+    def _task_of_call(self, params: dict[str, str]) -> Task:
+        """The task a query/update/updateLayout/stop names: its resourceId must be known and must hold that sid."""
+        resource = self.resources.get(params["resource_id"])
+        if resource is None:
+            raise ServiceError(1001, "resourceId unparsable")
+        if resource.sid is None or resource.sid != params["sid"]:
+            raise ServiceError(1003, "appid or sid does not match the resourceId")
+        task = self.tasks[resource.sid]
+        # acquire.mdx: resourceExpiredHour counts from the sid; after it only these calls are refused, and the
+        # recorder itself goes on until it leaves by itself.
+        if self.clock.now() >= task.started_at + resource.expired_hour * HOUR:
+            raise ServiceError(433, "resource expired")
+        return task
+
     def _task_op(self, op: str, params: dict[str, str], payload: Any) -> ApiResponse:
-        task = self.tasks.get(params["sid"])
-        if task is None or task.resource_id != params["resource_id"]:
-            return self.not_found(op, params, payload)
+        task = self._task_of_call(params)
         if params["mode"] != task.mode:
             raise bad("mode", f"the task runs in {task.mode} mode")
         cr: dict[str, Any] = {}
@@ -379,9 +415,16 @@ class Lifecycle:
         now = self.clock.now()
         if op == "stop":
             return self._stop(task, params, cr, now)
-        if not task.running or task.in_failover(now):
-            return self.not_found(op, params, payload)
+        if self._uploading(task, now):
+            raise ServiceError(501, "service exiting")
         ids = {"cname": task.cname, "uid": task.uid, "resourceId": task.resource_id, "sid": task.sid}
+        if not task.running:
+            # The final status (8, or 20) stays visible to query a short while before the task is forgotten.
+            if op == "query" and now < self._exited_at(task) + self.config.exit_visible_seconds:
+                return ApiResponse(200, {**ids, "serverResponse": self._query_response(task, now)})
+            return self.not_found(op, params, payload)
+        if task.in_failover(now):
+            return self.not_found(op, params, payload)
         if op == "query":
             return ApiResponse(200, {**ids, "serverResponse": self._query_response(task, now)})
         if op == "update":
@@ -406,14 +449,15 @@ class Lifecycle:
         history = self.status_history(task, now)
         status = history[-1][1]
         media = self.media(task)
-        entries = files(task, media, now, self.config.slice_seconds)
+        # An exited task reports every file it started, as its stop (or last upload) flushed them.
+        entries = files(task, media, now, self.config.slice_seconds, flush=not task.running)
         slice_ms = int(media.overall * 1000) if media.overall is not None and entries else 0
         if task.mode == "web":
-            state = "inProgress" if status >= 4 else "init"
+            state = "exit" if not task.running else "inProgress" if status >= 4 else "init"
             return {"status": status, "extensionServiceState": [web_state(task, entries, state)]}
         if task.spec.snapshot:
             return {"status": status, "sliceStartTime": slice_ms}
-        return {"status": status, **file_list(task, entries), "sliceStartTime": slice_ms}
+        return {"status": status, **query_files(task, entries, slice_ms)}
 
     def _update(self, task: Task, cr: dict[str, Any]) -> None:
         sub = get_obj(cr, "streamSubscribe", "clientRequest.streamSubscribe")
@@ -448,7 +492,8 @@ class Lifecycle:
             raise bad("clientRequest.async_stop", "must be a boolean")
         if not task.running:
             assert task.ended_at is not None
-            recent = now - task.ended_at <= self.config.exit_grace_seconds
+            # A stop while the first one's upload still runs is a duplicate stop too, however long the upload.
+            recent = now - task.ended_at <= self.config.exit_grace_seconds or self._uploading(task, now)
             if recent and (task.end_reason == "stopped" or task.end_reason in SELF_EXITS):
                 raise ServiceError(49, "invalid operation")
             return self.not_found("stop", params, cr)
@@ -458,21 +503,17 @@ class Lifecycle:
         if not self._published(task):
             return service(206, 435, "no recorded data")
         entries = self.files(task, now, flush=True)
-        uploading = "unknown" if async_stop else "uploaded"
-        server: dict[str, Any]
-        if task.mode == "web":
-            server = {
-                "extensionServiceState": [
-                    {"serviceName": "upload_service", "payload": {"uploadingStatus": uploading}},
-                    web_state(task, entries, "exit"),
-                ]
-            }
-        elif task.spec.snapshot:
-            server = {"uploadingStatus": uploading}
-        else:
-            server = {**file_list(task, entries), "uploadingStatus": uploading}
         ids = {"cname": task.cname, "uid": task.uid, "resourceId": task.resource_id, "sid": task.sid}
-        delay = 0.0 if async_stop else self.clock.real_seconds(self.config.upload_seconds)
+        if async_stop:
+            return ApiResponse(200, {**ids, "serverResponse": stop_server_response(task, entries, "unknown")})
+        wait = self.config.sync_stop_wait_seconds
+        if self.config.upload_seconds > wait:
+            # Agora stops waiting for the upload: the recorder has stopped, its files are still on their way.
+            server = stop_server_response(task, entries, "uploading")
+            body = {"code": 50, "reason": "upload timeout", "serverResponse": server}
+            return ApiResponse(206, body, delay=self.clock.real_seconds(wait))
+        server = stop_server_response(task, entries, "uploaded")
+        delay = self.clock.real_seconds(self.config.upload_seconds)
         return ApiResponse(200, {**ids, "serverResponse": server}, delay=delay)
 
     def record_request(self, method: str, op: str, params: dict[str, str], status: int) -> None:

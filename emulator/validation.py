@@ -238,6 +238,8 @@ class StartSpec:
     prefix: list[str] = field(default_factory=list)
     onhold: bool = False
     layout: dict[str, Any] = field(default_factory=dict)
+    # Web mode: the page recorder stops by itself after this many hours.
+    max_recording_hour: int | None = None
 
 
 def validate_storage(cr: dict[str, Any], path: str, required: bool) -> list[str] | None:
@@ -304,6 +306,8 @@ def _validate_recording_config(mode: str, cr: dict[str, Any], spec: StartSpec) -
     spec.max_idle_time = get_int(rc, "maxIdleTime", f"{path}.maxIdleTime", 5, 2_592_000, 30)
     get_int(rc, "videoStreamType", f"{path}.videoStreamType", 0, 1, 0)
     get_int(rc, "audioProfile", f"{path}.audioProfile", 0, 2, 0)
+    if mode == "individual" and "subscribeUidGroup" not in rc:
+        raise bad(f"{path}.subscribeUidGroup", "is required in individual mode")
     get_int(rc, "subscribeUidGroup", f"{path}.subscribeUidGroup", 0, 5, 0)
     get_int(rc, "decryptionMode", f"{path}.decryptionMode", 0, 8, 0)
     if "streamMode" in rc:
@@ -328,7 +332,7 @@ def _validate_recording_config(mode: str, cr: dict[str, Any], spec: StartSpec) -
         spec.layout = validate_layout(tc, tpath)
 
 
-def _validate_web(cr: dict[str, Any], spec: StartSpec) -> None:
+def _validate_web(cr: dict[str, Any], spec: StartSpec, expired_hour: int) -> None:
     path = "clientRequest.extensionServiceConfig"
     esc = get_obj(cr, "extensionServiceConfig", path, required=True)
     assert esc is not None
@@ -345,9 +349,17 @@ def _validate_web(cr: dict[str, Any], spec: StartSpec) -> None:
     param = get_obj(web[0], "serviceParam", ppath, required=True)
     assert param is not None
     get_str(param, "url", f"{ppath}.url", required=True)
-    if "maxRecordingHour" not in param:
-        raise bad(f"{ppath}.maxRecordingHour", "is required")
-    get_int(param, "maxRecordingHour", f"{ppath}.maxRecordingHour", 1, 720, 1)
+    for key in ("audioProfile", "videoWidth", "videoHeight", "maxRecordingHour"):
+        if key not in param:
+            raise bad(f"{ppath}.{key}", "is required")
+    get_int(param, "audioProfile", f"{ppath}.audioProfile", 0, 2, 0)
+    get_int(param, "videoWidth", f"{ppath}.videoWidth", 1, 10_000, 1280)
+    get_int(param, "videoHeight", f"{ppath}.videoHeight", 1, 10_000, 720)
+    hours = get_int(param, "maxRecordingHour", f"{ppath}.maxRecordingHour", 1, 720, 1)
+    # A web recorder outliving its resource could no longer be stopped (acquire.mdx, webpage-best-practices.md).
+    if hours > expired_hour:
+        raise bad(f"{ppath}.maxRecordingHour", f"must not exceed resourceExpiredHour ({expired_hour})")
+    spec.max_recording_hour = hours
     get_int(param, "videoFps", f"{ppath}.videoFps", 5, 60, 15)
     get_int(param, "maxVideoDuration", f"{ppath}.maxVideoDuration", 30, 240, 120)
     get_int(param, "readyTimeout", f"{ppath}.readyTimeout", 0, 60, 0)
@@ -357,15 +369,15 @@ def _validate_web(cr: dict[str, Any], spec: StartSpec) -> None:
     spec.onhold = onhold
 
 
-def validate_start(mode: str, cr: dict[str, Any], token_required: bool) -> StartSpec:
-    """Validate a start clientRequest for `mode`."""
+def validate_start(mode: str, cr: dict[str, Any], token_required: bool, expired_hour: int = 720) -> StartSpec:
+    """Validate a start clientRequest for `mode`; `expired_hour` is the resource's resourceExpiredHour."""
     spec = StartSpec()
     if mode in ("individual", "mix"):
         if token_required and not (isinstance(cr.get("token"), str) and cr["token"]):
             raise ServiceError(2, "token required")
         _validate_recording_config(mode, cr, spec)
     else:
-        _validate_web(cr, spec)
+        _validate_web(cr, spec, expired_hour)
     rfc = get_obj(cr, "recordingFileConfig", "clientRequest.recordingFileConfig")
     if rfc is not None:
         types = rfc.get("avFileType", ["hls"])
@@ -385,7 +397,19 @@ def validate_start(mode: str, cr: dict[str, Any], token_required: bool) -> Start
         get_int(snap, "captureInterval", f"{path}.captureInterval", 5, 3600, 10)
         if snap.get("fileType", ["jpg"]) != ["jpg"]:
             raise bad(f"{path}.fileType", 'must be ["jpg"]')
+        # start.mdx: with screenshots streamTypes must be 1 or 2, and an audio list needs a video list too.
+        rc = cr["recordingConfig"]
+        if spec.stream_types == 0:
+            raise bad("clientRequest.recordingConfig.streamTypes", "must be 1 or 2 when taking screenshots")
+        if "subscribeAudioUids" in rc and "subscribeVideoUids" not in rc:
+            raise bad(
+                "clientRequest.recordingConfig.subscribeVideoUids",
+                "is required with subscribeAudioUids when taking screenshots",
+            )
         spec.snapshot = True
+    elif rfc is None:
+        # start.mdx: recordingFileConfig is required in every case but screenshots only, where it must be left out.
+        raise bad("clientRequest.recordingFileConfig", "is required unless the task takes screenshots only")
     prefix = validate_storage(cr, "clientRequest.storageConfig", required=True)
     spec.prefix = prefix or []
     return spec

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 
 from emulator.config import EmulatorConfig
+from emulator.testing import RunningEmulator, running_emulator
 
 FAST = {"speed": 0.0, "rate_limit_qps": 0.0, "upload_seconds": 0.0, "seed": 7}
 STORAGE: dict[str, Any] = {
@@ -40,6 +43,8 @@ def start_request(mode: str, **changes: Any) -> dict[str, Any]:
     request: dict[str, Any] = {"storageConfig": copy.deepcopy(STORAGE)}
     if mode in ("mix", "individual"):
         request["recordingConfig"] = {"channelType": 0, "streamTypes": 2, "maxIdleTime": 30}
+        if mode == "individual":
+            request["recordingConfig"]["subscribeUidGroup"] = 0
         request["recordingFileConfig"] = {"avFileType": ["hls"]}
     else:
         request["extensionServiceConfig"] = {
@@ -48,7 +53,13 @@ def start_request(mode: str, **changes: Any) -> dict[str, Any]:
                 {
                     "serviceName": "web_recorder_service",
                     "errorHandlePolicy": "error_abort",
-                    "serviceParam": {"url": "https://example.invalid/page", "maxRecordingHour": 2},
+                    "serviceParam": {
+                        "url": "https://example.invalid/page",
+                        "audioProfile": 0,
+                        "videoWidth": 1280,
+                        "videoHeight": 720,
+                        "maxRecordingHour": 2,
+                    },
                 }
             ],
         }
@@ -100,3 +111,11 @@ class Api:
         self, rid: str, sid: str, mode: str, cname: str = "room1", uid: str = "999", **cr: Any
     ) -> httpx.Response:
         return await self.post(rid, sid, mode, "stop", cr, cname, uid)
+
+
+@asynccontextmanager
+async def serve(**overrides: Any) -> AsyncIterator[tuple[RunningEmulator, Api]]:
+    """A fresh emulator with `fast_config(**overrides)` and a raw-HTTP driver for it."""
+    config = fast_config(**overrides)
+    async with running_emulator(config) as emu, httpx.AsyncClient(base_url=emu.base_url, auth=auth(config)) as http:
+        yield emu, Api(http, config)

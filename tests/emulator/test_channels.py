@@ -15,7 +15,7 @@ def task(emu: RunningEmulator, sid: str) -> dict[str, Any]:
 
 
 async def test_idle_exit_in_communication_channel_at_exact_time(api: Api, emu: RunningEmulator) -> None:
-    """In a communication channel the recorder exits maxIdleTime after the last user leaves, then 404 and 49."""
+    """In a communication channel the recorder exits maxIdleTime after the last user leaves: status 8, 49, then 404."""
     emu.join("room1", "100", role="audience")
     rid, sid = await api.begin("mix", recordingConfig={"channelType": 0, "maxIdleTime": 10})
     emu.advance(20.0)
@@ -25,18 +25,20 @@ async def test_idle_exit_in_communication_channel_at_exact_time(api: Api, emu: R
     emu.advance(9.9)
     assert (await api.query(rid, sid, "mix")).status_code == 200
     emu.advance(0.2)
-    assert (await api.query(rid, sid, "mix")).status_code == 404
+    assert (await api.query(rid, sid, "mix")).json()["serverResponse"]["status"] == 8
     view = task(emu, sid)
     assert view["endReason"] == "idle" and view["endedAt"] == pytest.approx(left_at + 10.0)
     assert view["maxIdleTime"] == 10
     stop = await api.stop(rid, sid, "mix")
     assert stop.status_code == 400 and stop.json()["code"] == 49
+    emu.advance(10.0)
+    assert (await api.query(rid, sid, "mix")).status_code == 404
 
 
 async def test_idle_when_nobody_ever_joins(api: Api, emu: RunningEmulator) -> None:
     """With nobody in the channel the recorder exits exactly maxIdleTime after start."""
-    rid, sid = await api.begin("individual", recordingConfig={"maxIdleTime": 5})
-    emu.advance(6.0)
+    rid, sid = await api.begin("individual", recordingConfig={"maxIdleTime": 5, "subscribeUidGroup": 0})
+    emu.advance(16.0)
     view = task(emu, sid)
     assert view["endReason"] == "idle" and view["endedAt"] == pytest.approx(view["startedAt"] + 5.0)
     assert (await api.query(rid, sid, "individual")).status_code == 404
@@ -54,7 +56,7 @@ async def test_live_channel_counts_only_hosts(api: Api, emu: RunningEmulator) ->
 
 
 async def test_uid_conflict_kicks_the_recorder(api: Api, emu: RunningEmulator) -> None:
-    """A user joining with the recorder's uid kicks it out (endReason uid_conflict, then 404)."""
+    """A user joining with the recorder's uid kicks it out (endReason uid_conflict, status 20, then 404)."""
     emu.join("room1", "100")
     rid, sid = await api.begin("mix")
     emu.advance(5.0)
@@ -64,19 +66,23 @@ async def test_uid_conflict_kicks_the_recorder(api: Api, emu: RunningEmulator) -
     view = task(emu, sid)
     assert view["endReason"] == "uid_conflict" and view["endedAt"] == pytest.approx(joined_at)
     assert view["statusHistory"][-1][1] == 20
+    assert (await api.query(rid, sid, "mix")).json()["serverResponse"]["status"] == 20
+    emu.advance(10.0)
     assert (await api.query(rid, sid, "mix")).status_code == 404
 
 
 async def test_crash_gives_status_20_and_404(api: Api, emu: RunningEmulator) -> None:
-    """A crash ends the task abnormally: status 20, endReason crashed, query and stop 404."""
+    """A crash ends the task abnormally: endReason crashed, query shows status 20 a while then 404, stop 404 at once."""
     emu.join("room1", "100")
     rid, sid = await api.begin("mix")
     emu.advance(20.0)
     emu.crash(sid)
     view = task(emu, sid)
     assert view["endReason"] == "crashed" and view["status"] == 20 and view["running"] is False
-    assert (await api.query(rid, sid, "mix")).status_code == 404
+    assert (await api.query(rid, sid, "mix")).json()["serverResponse"]["status"] == 20
     assert (await api.stop(rid, sid, "mix")).status_code == 404
+    emu.advance(10.0)
+    assert (await api.query(rid, sid, "mix")).status_code == 404
     assert emu.emulator.snapshot()["faultsInjected"]["crash"] == 1
 
 
@@ -111,4 +117,6 @@ async def test_fourth_failover_ends_the_task(api: Api, emu: RunningEmulator) -> 
     emu.failover(sid, downtime=1.0)
     view = task(emu, sid)
     assert view["endReason"] == "failover_limit" and view["failovers"] == 4 and view["running"] is False
+    assert (await api.query(rid, sid, "mix")).json()["serverResponse"]["status"] == 20
+    emu.advance(10.0)
     assert (await api.query(rid, sid, "mix")).status_code == 404

@@ -13,11 +13,13 @@ from emulator.testing import RunningEmulator, running_emulator
 from tests.emulator.support import Api, auth, fast_config, start_request
 
 SIMPLE_FAULTS: list[tuple[str, int, dict[str, Any]]] = [
-    ("server_error", 503, {"code": 500, "reason": "internal_error"}),
+    ("server_error", 500, {"code": 500, "reason": "internal_error"}),
     ("request_not_completed", 206, {"code": 65, "reason": "request not completed"}),
     ("rate_limited", 429, {"message": "API rate limit exceeded"}),
     ("over_quota", 400, {"code": 406, "reason": "vendor_over_load"}),
     ("request_timeout", 504, {"code": 62, "reason": "request timeout"}),
+    ("no_worker_manager_available", 500, {"code": 501, "reason": "no_worker_manager_available"}),
+    ("allocate_timeout", 500, {"code": 504, "reason": "allocate_timeout"}),
 ]
 
 
@@ -64,17 +66,17 @@ async def test_empty_sid_fault(api: Api, emu: RunningEmulator) -> None:
     assert response.json() == {"resourceId": rid, "sid": "", "code": 15}
 
 
-async def test_accepted_then_fail_creates_the_task_behind_a_503(api: Api, emu: RunningEmulator) -> None:
-    """accepted_then_fail answers 503 but the task runs; a retry gets 201/7 with its sid."""
+async def test_accepted_then_fail_creates_the_task_behind_a_500(api: Api, emu: RunningEmulator) -> None:
+    """accepted_then_fail answers 500 internal_error but the task runs; a retry gets 201/7 with its sid."""
     rid = (await api.acquire("room1", "999")).json()["resourceId"]
     emu.inject("start", "accepted_then_fail")
     lost = await api.start(rid, "mix", "room1", "999", start_request("mix"))
-    assert lost.status_code == 503
+    assert lost.status_code == 500 and lost.json() == {"code": 500, "reason": "internal_error"}
     [view] = emu.tasks()
     assert view["running"] is True
     retry = await api.start(rid, "mix", "room1", "999", start_request("mix"))
     assert retry.status_code == 201 and retry.json()["sid"] == view["sid"]
-    assert [r["status"] for r in view["requests"]] == [503]
+    assert [r["status"] for r in view["requests"]] == [500]
 
 
 async def test_omit_sid_on_duplicate(api: Api, emu: RunningEmulator) -> None:
@@ -101,8 +103,8 @@ async def test_count_cname_filter_delay_and_custom_response(api: Api, emu: Runni
     """A fault serves `count` matching calls, honours the cname filter, can delay, and can use an explicit answer."""
     emu.inject("acquire", "server_error", count=2, cname="target")
     assert (await api.acquire("other", "1")).status_code == 200
-    assert (await api.acquire("target", "1")).status_code == 503
-    assert (await api.acquire("target", "1")).status_code == 503
+    assert (await api.acquire("target", "1")).status_code == 500
+    assert (await api.acquire("target", "1")).status_code == 500
     assert (await api.acquire("target", "1")).status_code == 200
     emu.inject("*", "custom", status=418, body={"code": 99, "reason": "teapot"}, delay=0.2)
     began = time.monotonic()
@@ -160,5 +162,5 @@ async def test_profile_is_deterministic_for_a_seed_and_injects_faults() -> None:
     again = await profile_run(42)
     assert first == again
     statuses, reasons = first
-    assert 503 in statuses and 206 in statuses and 200 in statuses
+    assert 500 in statuses and 206 in statuses and 200 in statuses
     assert "crashed" in reasons

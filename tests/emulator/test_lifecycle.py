@@ -39,8 +39,7 @@ async def test_mix_hls_status_climbs_and_m3u8_appears_after_first_slice(api: Api
     server = body["serverResponse"]
     assert server["status"] == 5
     assert server["fileList"] == f"rec/day1/{sid}_room1.m3u8"
-    started_at = emu.tasks()[0]["startedAt"]
-    assert server["sliceStartTime"] == int((started_at + 3.0) * 1000)
+    assert "sliceStartTime" not in server  # query.mdx: the top-level sliceStartTime is individual mode's only
 
     stopped = await api.stop(rid, sid, "mix", async_stop=False)
     assert stopped.status_code == 200
@@ -49,6 +48,8 @@ async def test_mix_hls_status_climbs_and_m3u8_appears_after_first_slice(api: Api
         "fileList": f"rec/day1/{sid}_room1.m3u8",
         "uploadingStatus": "uploaded",
     }
+    assert (await api.query(rid, sid, "mix")).json()["serverResponse"]["status"] == 8
+    emu.advance(10.0)
     assert (await api.query(rid, sid, "mix")).status_code == 404
     task = emu.tasks()[0]
     assert [s for _, s in task["statusHistory"]] == [0, 1, 2, 3, 4, 5, 6, 7, 8]
@@ -73,7 +74,7 @@ async def test_individual_lists_one_file_per_subscribed_uid_and_track(api: Api, 
     """Individual mode names each track `<sid>_<cname>__uid_s_<uid>__uid_e_<type>.m3u8`, honouring the lists."""
     emu.join("room1", "100")
     emu.join("room1", "200")
-    recording = {"channelType": 0, "streamTypes": 2, "subscribeAudioUids": ["100", "200"]}
+    recording = {"channelType": 0, "streamTypes": 2, "subscribeUidGroup": 0, "subscribeAudioUids": ["100", "200"]}
     recording["unsubscribeVideoUids"] = ["200"]  # the lower-case spelling is accepted too
     rid, sid = await api.begin("individual", recordingConfig=recording)
     emu.advance(3.0)
@@ -89,6 +90,7 @@ async def test_individual_lists_one_file_per_subscribed_uid_and_track(api: Api, 
         ("200", "audio"): f"{base}200__uid_e_audio.m3u8",
     }
     assert all(f["mixedAllUser"] is False and f["isPlayable"] is True for f in server["fileList"])
+    assert server["sliceStartTime"] == int((emu.tasks()[0]["startedAt"] + 3.0) * 1000)
 
 
 async def test_individual_snapshot_reports_only_status_and_slice_time(api: Api, emu: RunningEmulator) -> None:

@@ -52,12 +52,12 @@ async def test_one_resource_serves_one_task(api: Api, emu: RunningEmulator) -> N
 
 
 async def test_resource_belongs_to_its_cname_and_uid(api: Api) -> None:
-    """Start with another cname/uid than acquire answers 432; an unknown resourceId answers code 2."""
+    """Start with another cname/uid than acquire answers 432; an unknown resourceId answers 1001 unparsable."""
     rid = (await api.acquire("room1", "999")).json()["resourceId"]
     wrong = await api.start(rid, "mix", "room1", "998", start_request("mix"))
     assert wrong.status_code == 400 and wrong.json()["code"] == 432
     unknown = await api.start("nope", "mix", "room1", "999", start_request("mix"))
-    assert unknown.status_code == 400 and unknown.json()["code"] == 2
+    assert unknown.status_code == 400 and unknown.json() == {"code": 1001, "reason": "resourceId unparsable"}
 
 
 async def test_start_parameter_must_match(api: Api) -> None:
