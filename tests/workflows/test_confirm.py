@@ -21,7 +21,9 @@ async def test_recorder_gone_while_confirming_is_replaced_after_the_404_backoff(
     backup uid, instead of spending Agora's whole 90 s window on a recorder that is gone.
     """
     req = request(max_duration=timedelta(minutes=4))
-    async with running_emulator(fast_emulator_config(speed=0, startup_seconds=0)) as emu:
+    # The clock is frozen: without exit_visible_seconds=0 the crashed task would show status 20 forever, not 404.
+    config = fast_emulator_config(speed=0, startup_seconds=0, exit_visible_seconds=0)
+    async with running_emulator(config) as emu:
         emu.join(req.channel, TEACHER)
         async with worker_for(ts_env.client, emu) as queue:
             handle = await start(ts_env.client, queue, req)

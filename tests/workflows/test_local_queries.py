@@ -62,12 +62,13 @@ async def test_local_queries_wait_for_the_workers_pace_and_remote_ones_do_not(em
     )
     acts = RecordingActivities(client, app_id=settings.app_id, storage_profiles=settings.profiles(), query_pace=pace)
     params = QueryInput(channel="c", mode="mix", resource_id="r", sid="s")
+    emulator.inject("query", "not_found", count=4)  # an unknown resourceId would answer 1001, not 404
     local = ActivityEnvironment()
     local.info = dataclasses.replace(local.info, is_local=True)
     remote = ActivityEnvironment()
     try:
         for _ in range(3):
-            assert (await local.run(acts.query_recorder, params)).found is False  # the emulator has no such sid
+            assert (await local.run(acts.query_recorder, params)).found is False
         await remote.run(acts.query_recorder, params)
     finally:
         await client.aclose()

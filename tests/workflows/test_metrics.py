@@ -36,7 +36,8 @@ async def test_metrics_count_agora_calls_restarts_and_404_backoffs(ts_env: Workf
         ts_env.client.service_client.config.target_host, data_converter=pydantic_data_converter, runtime=runtime
     )
     req = request()
-    async with running_emulator(fast_emulator_config(speed=0, startup_seconds=0)) as emu:
+    # The clock is frozen: without exit_visible_seconds=0 the crashed task would show status 20 forever, not 404.
+    async with running_emulator(fast_emulator_config(speed=0, startup_seconds=0, exit_visible_seconds=0)) as emu:
         emu.join(req.channel, TEACHER)
         emu.inject("start", "server_error", count=1)
         async with worker_for(client, emu) as queue:

@@ -157,6 +157,7 @@ async def test_rule1_task_conflict_moves_to_the_other_uid(ts_env: WorkflowEnviro
             "uid": req.uid,
             "clientRequest": {
                 "recordingConfig": {"maxIdleTime": 60},
+                "recordingFileConfig": {"avFileType": ["hls"]},
                 "storageConfig": {"vendor": 1, "region": 0, "bucket": "b", "accessKey": "k", "secretKey": "s"},
             },
         }
@@ -221,7 +222,8 @@ def _overlaps(tasks: list[dict[str, Any]]) -> list[tuple[str, str]]:
 async def test_rule4_crashed_recorder_is_restarted_on_the_other_uid(ts_env: WorkflowEnvironment):
     """After a crash, query 404s are retried at 5/10/15 s, then a new recorder starts on the other uid."""
     req = request(max_duration=timedelta(minutes=8))
-    async with running_emulator(fast_emulator_config(speed=0, startup_seconds=0)) as emu:
+    # The clock is frozen: without exit_visible_seconds=0 the crashed task would show status 20 forever, not 404.
+    async with running_emulator(fast_emulator_config(speed=0, startup_seconds=0, exit_visible_seconds=0)) as emu:
         emu.join(req.channel, TEACHER)
         async with worker_for(ts_env.client, emu) as queue:
             handle = await start(ts_env.client, queue, req)
