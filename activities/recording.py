@@ -39,6 +39,8 @@ from workflows.models import (
 log = logging.getLogger("activities.recording")
 
 T = TypeVar("T")
+# Query status 6: the stop request was received and the recorder is on its way out.
+STOP_RECEIVED = 6
 
 
 async def _counted(operation: str, call: Awaitable[T]) -> T:
@@ -243,6 +245,9 @@ class RecordingActivities:
             )
         except agora_errors.NotFound:
             return QueryResult(found=False)
+        except agora_errors.ServiceExiting:
+            # 501: stopped and uploading its last files; answered as the status Agora gives that moment (6).
+            return QueryResult(found=True, status=STOP_RECEIVED)
         except agora_errors.AgoraError as err:
             raise errors.to_application_error(err, policy.QUERY) from None
         response = answer.server_response
@@ -280,7 +285,7 @@ class RecordingActivities:
             )
         except agora_errors.NotFound as err:
             return StopResult(outcome="already_gone", detail=err.reason)
-        except agora_errors.InvalidOperation as err:
+        except (agora_errors.InvalidOperation, agora_errors.ServiceExiting) as err:
             return StopResult(outcome="already_exiting", detail=err.reason)
         except agora_errors.NoRecordedData as err:
             return StopResult(outcome="no_recorded_data", detail=err.reason)

@@ -23,6 +23,7 @@
         ├── NoRecordedData       code 435
         ├── InvalidOperation     code 49
         ├── UploadTimeout        code 50 on a synchronous stop: stopped, the upload goes on
+        ├── ServiceExiting       code 501 on query/update/stop: the recorder is on its way out
         ├── OverQuota            code 406 vendor_over_load
         └── ServerError          5xx
             ├── WorkerAllocationFailed   code 502 on start (not retryable: a new acquire is needed)
@@ -67,6 +68,7 @@ __all__ = [
     "RouteNotFound",
     "ServerError",
     "ServiceError",
+    "ServiceExiting",
     "TaskConflict",
     "TransportError",
     "Unauthorized",
@@ -297,6 +299,12 @@ class UploadTimeout(ServiceError):
     kind = "UploadTimeout"
 
 
+class ServiceExiting(ServiceError):
+    """Code 501 on query, update or stop: the recorder has been told to stop and is uploading its last files."""
+
+    kind = "ServiceExiting"
+
+
 class OverQuota(ServiceError):
     """Code 406 vendor_over_load: the concurrency quota is reached; retry later with backoff."""
 
@@ -350,6 +358,8 @@ def _service_class(operation: str, status: int, code: int | None) -> type[AgoraE
             return _BY_CODE[code]
         if code in _INVALID_PARAMETER_CODES:
             return InvalidParameter
+        if code == 501 and operation in ("query", "update", "updateLayout", "stop"):
+            return ServiceExiting
         if code == 502 and operation == "start" and status >= 500:
             return WorkerAllocationFailed
         if code == 62:

@@ -299,11 +299,12 @@ class StorageConfig(_Request):
 class WebRecorderServiceParam(_Request):
     """serviceParam of web_recorder_service."""
 
+    # start.mdx requires these four beside the url: Agora refuses a web recorder without them.
     url: str
     max_recording_hour: int
-    audio_profile: Literal[0, 1, 2] | None = None
-    video_width: int | None = Field(default=None, gt=0)
-    video_height: int | None = Field(default=None, gt=0)
+    audio_profile: Literal[0, 1, 2]
+    video_width: int = Field(gt=0)
+    video_height: int = Field(gt=0)
     video_bitrate: int | None = Field(default=None, gt=0)
     video_fps: int | None = Field(default=None, ge=5, le=60)
     mobile: bool | None = None

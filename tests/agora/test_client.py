@@ -65,6 +65,10 @@ class FakeAgora:
         return json.loads(self.requests[index].content)
 
 
+# The fields start.mdx requires of a web recorder beside its url.
+WEB_SIZE: dict[str, Any] = {"max_recording_hour": 3, "audio_profile": 0, "video_width": 1280, "video_height": 720}
+
+
 def make_client(fake: FakeAgora, **kwargs: Any) -> AgoraClient:
     return AgoraClient(
         app_id=APP_ID,
@@ -103,7 +107,7 @@ def web_start() -> StartClientRequest:
             extension_services=[
                 ExtensionService(
                     service_name="web_recorder_service",
-                    service_param=WebRecorderServiceParam(url="https://example.com/class", max_recording_hour=3),
+                    service_param=WebRecorderServiceParam(url="https://example.com/class", **WEB_SIZE),
                 )
             ]
         ),
@@ -223,14 +227,14 @@ BAD_REQUESTS: list[tuple[str, Callable[[AgoraClient], Any], type[Exception], str
     ),
     (
         "web-hours",
-        lambda c: WebRecorderServiceParam(url="https://x", max_recording_hour=0),
+        lambda c: WebRecorderServiceParam(url="https://x", **{**WEB_SIZE, "max_recording_hour": 0}),
         M,
         "maxRecordingHour",
         "1..720",
     ),
     (
         "web-fps",
-        lambda c: WebRecorderServiceParam(url="https://x", max_recording_hour=1, video_fps=61),
+        lambda c: WebRecorderServiceParam(url="https://x", **WEB_SIZE, video_fps=61),
         M,
         "video_fps",
         "less than or equal to 60",
@@ -416,8 +420,23 @@ async def test_web_start_body():
     service = client_request["extensionServiceConfig"]["extensionServices"][0]
     assert service == {
         "serviceName": "web_recorder_service",
-        "serviceParam": {"url": "https://example.com/class", "maxRecordingHour": 3},
+        "serviceParam": {
+            "url": "https://example.com/class",
+            "maxRecordingHour": 3,
+            "audioProfile": 0,
+            "videoWidth": 1280,
+            "videoHeight": 720,
+        },
     }
+
+
+def test_a_web_recorder_without_its_required_fields_is_refused_when_built():
+    """Row 13: audioProfile, videoWidth and videoHeight are required beside url and maxRecordingHour."""
+    wire = {"audio_profile": "audioProfile", "video_width": "videoWidth", "video_height": "videoHeight"}
+    for missing in (*wire, "max_recording_hour"):
+        fields = {k: v for k, v in WEB_SIZE.items() if k != missing}
+        with pytest.raises(ValidationError, match=wire.get(missing, "maxRecordingHour")):
+            WebRecorderServiceParam(url="https://example.com/class", **fields)
 
 
 async def test_query_is_a_get_without_body():

@@ -54,6 +54,8 @@ SERVICE_CASES = [
     ("stop", 206, {"code": 50, "reason": "upload timeout"}, errors.UploadTimeout),
     ("stop", 500, {"code": 50, "reason": "upload timeout"}, errors.UploadTimeout),
     ("start", 400, {"code": 1001, "reason": "resourceId unparsable"}, errors.ResourceInvalid),
+    ("query", 400, {"code": 501, "reason": "service exiting"}, errors.ServiceExiting),
+    ("stop", 400, {"code": 501, "reason": "service exiting"}, errors.ServiceExiting),
     ("stop", 302, {"code": 9999, "reason": "odd"}, errors.ProtocolError),
 ]
 
@@ -100,6 +102,7 @@ def test_service_bodies(operation, status, body, cls: type[errors.AgoraError]):
         (errors.WorkerAllocationFailed, False),
         (errors.ResourceInvalid, False),
         (errors.UploadTimeout, False),
+        (errors.ServiceExiting, False),
         (errors.RequestTimeout, True),
         (errors.RequestValidationError, False),
         (errors.TransportError, True),

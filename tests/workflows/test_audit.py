@@ -26,7 +26,7 @@ from emulator.testing import RunningEmulator
 from tests.conftest import worker_for
 from tests.workflows.helpers import request, requests_of, start, tasks_of
 from workflows import names, policy
-from workflows.models import RecordingRequest, StartInput, StopInput
+from workflows.models import QueryInput, RecordingRequest, StartInput, StopInput
 
 PROFILE = StorageProfile(vendor=1, region=0, bucket="b", access_key="ak-1234", secret_key="sk-1234")
 BASE: dict[str, Any] = {"channel": "math-101", "uid": "527841", "backup_uid": "527842"}
@@ -196,3 +196,17 @@ def _now() -> Any:
     from datetime import UTC, datetime
 
     return datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def test_row14_code_501_while_exiting_reads_as_a_recorder_on_its_way_out():
+    """Row 14: a query answered 501 "service exiting" is status 6 (the recorder quits, no 40x fault); a stop is done."""
+    body = {"code": 501, "reason": "service exiting"}
+    acts, _ = _activities(lambda r: httpx.Response(400, json=body))
+    queried = await ActivityEnvironment().run(
+        acts.query_recorder, QueryInput(channel="c", mode="mix", resource_id="r", sid="s")
+    )
+    assert queried.found and queried.status in policy.RECORDER_EXIT_STATUSES
+    stopped = await ActivityEnvironment().run(
+        acts.stop_recorder, StopInput(channel="c", uid="527841", mode="mix", resource_id="r", sid="s")
+    )
+    assert stopped.outcome == "already_exiting"
