@@ -89,8 +89,9 @@ QUERY_TIMEOUT = timedelta(seconds=10)
 ACCEPT_TIMEOUT = timedelta(seconds=10)
 # How long a start keeps retrying while a server that just registered the search attributes starts accepting them.
 SEARCH_ATTRIBUTE_GRACE = timedelta(seconds=20)
-# A workflow task that a worker takes but cannot finish in this long is given to another worker. Temporal's default
-# (10 s) was measured against a worker taking up 1,000 replays at once (bench/RESULTS.md, restart storm).
+# A workflow task that a worker takes but cannot finish in this long is given to another worker. Temporal's default,
+# kept: a longer one would also leave a task of a killed worker waiting that long. The restart storm's StartToClose
+# timeouts came from the sandbox's per-recording imports, now gone (recorder.worker.WORKFLOW_RUNNER, bench/RESULTS.md).
 WORKFLOW_TASK_TIMEOUT = timedelta(seconds=10)
 SUMMARY_LIMIT = 200
 _CHANNEL_TYPES = {0: "communication", 1: "live broadcast"}
