@@ -34,6 +34,7 @@ from recorder.search_attributes import ensure_search_attributes
 from recorder.service_ops import ProbeServer, configure_logging, runtime, tracing_interceptors
 from recorder.settings import WORKER_NEEDS, Settings, SettingsError, load_settings
 from workflows import names
+from workflows.inbox import CallbackInboxWorkflow
 from workflows.recording import RecordingWorkflow
 from workflows.timetable import ClassFiringWorkflow
 
@@ -87,7 +88,7 @@ async def running_workers(
         Worker(
             client,
             task_queue=queue,
-            workflows=[RecordingWorkflow, ClassFiringWorkflow],
+            workflows=[RecordingWorkflow, CallbackInboxWorkflow, ClassFiringWorkflow],
             activities=[acts.query_recorder],
             no_remote_activities=True,
             max_cached_workflows=settings.cached_recordings,
