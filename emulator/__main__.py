@@ -32,6 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-concurrent-web", type=int)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--fault-profile", type=Path, help="JSON {seed, rates} as for /_emulator/profile")
+    parser.add_argument("--callback-url", help="post Agora's callbacks (NCS) here")
+    parser.add_argument("--callback-secret", help="the NCS secret that signs them (needed with --callback-url)")
     return parser.parse_args(argv)
 
 
@@ -49,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         max_concurrent=args.max_concurrent,
         max_concurrent_web=args.max_concurrent_web,
         seed=args.seed,
+        callback_url=args.callback_url,
+        callback_secret=args.callback_secret,
     )
+    if config.callback_url is not None and config.callback_secret is None:
+        print("--callback-url needs --callback-secret", file=sys.stderr)
+        return 2
     app = create_app(config)
     if args.fault_profile is not None:
         emulator: Emulator = app.state.emulator
@@ -65,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((args.host, args.port))
     server = uvicorn.Server(
-        uvicorn.Config(app, host=args.host, port=args.port, log_level="info", access_log=False, lifespan="off")
+        uvicorn.Config(app, host=args.host, port=args.port, log_level="info", access_log=False, lifespan="on")
     )
     logging.getLogger("emulator").info("serving on http://%s:%s", args.host, args.port)
     try:

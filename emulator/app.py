@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -179,9 +181,35 @@ async def reset(request: Request, emulator: Emulator) -> dict[str, Any]:
     return {"ok": True}
 
 
+async def callbacks(request: Request, emulator: Emulator) -> dict[str, Any]:
+    if request.method == "GET":
+        return emulator.callbacks(request.query_params.get("cname"))
+    data = await _json_body(request)
+    if "url" not in data:
+        raise ControlError(400, "url is required (null turns the callbacks off)")
+    emulator.set_callbacks(data["url"], data.get("secret"))
+    view = emulator.callbacks()
+    return {"ok": True, "enabled": view["enabled"], "url": view["url"]}
+
+
+async def callback_faults(request: Request, emulator: Emulator) -> dict[str, Any]:
+    emulator.inject_callback_fault(await _json_body(request))
+    return {"ok": True}
+
+
 def create_app(config: EmulatorConfig | None = None) -> Starlette:
     """Build the ASGI app; `app.state.emulator` is its `Emulator`."""
     emulator = Emulator(config)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # The callbacks' background task lives as long as the app is served.
+        await emulator.start_callbacks()
+        try:
+            yield
+        finally:
+            await emulator.stop_callbacks()
+
     routes = [
         Route("/_emulator/health", _control(health), methods=["GET"]),
         Route("/_emulator/state", _control(state), methods=["GET"]),
@@ -193,8 +221,10 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         Route("/_emulator/clock", _control(clock), methods=["POST"]),
         Route("/_emulator/profile", _control(profile), methods=["POST"]),
         Route("/_emulator/reset", _control(reset), methods=["POST"]),
+        Route("/_emulator/callbacks", _control(callbacks), methods=["GET", "POST"]),
+        Route("/_emulator/callbacks/faults", _control(callback_faults), methods=["POST"]),
         Route("/{path:path}", api, methods=_ALL_METHODS),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(RequestLogMiddleware)])
+    app = Starlette(routes=routes, middleware=[Middleware(RequestLogMiddleware)], lifespan=lifespan)
     app.state.emulator = emulator
     return app

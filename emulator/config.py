@@ -44,6 +44,19 @@ class EmulatorConfig(BaseModel):
     # A synchronous stop waits for the upload at most this long; past it Agora answers code 50 (reference §2.6).
     sync_stop_wait_seconds: float = Field(default=20.0, ge=0)
     seed: int | None = None
+    # Agora's callbacks (NCS): posted to this URL, signed with this secret; off while the URL is unset.
+    callback_url: str | None = None
+    callback_secret: SecretStr | None = None
+    # NCS waits this long (real seconds) for a 200, then resends: at once, then after each gap; 3 retries at most.
+    callback_timeout_seconds: float = Field(default=10.0, gt=0)
+    callback_retry_gaps_seconds: tuple[float, ...] = Field(default=(0.0, 2.0, 8.0), max_length=3)
+    # Emulated seconds between two uploading_progress (33) callbacks: "about once a minute".
+    callback_progress_seconds: float = Field(default=60.0, ge=0)
+    # Emulated seconds from a backuped (32) callback to the uploaded (31) one, when Agora's backup delivered the files.
+    callback_backup_delivery_seconds: float = Field(default=60.0, ge=0)
+    # Real seconds a `delay` fault holds a callback back, and at most a `reorder` fault waits for the sid's next one.
+    callback_delay_seconds: float = Field(default=5.0, ge=0)
+    callback_reorder_seconds: float = Field(default=2.0, ge=0)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> EmulatorConfig:

@@ -41,6 +41,8 @@ ONLY_ON = {
 }
 # Per-task rates of the profile, in events per emulated hour.
 TASK_RATES = ("task.crash_per_hour", "task.failover_per_hour")
+# Per-callback probabilities of Agora's callbacks (emulator/callbacks.py applies them).
+CALLBACK_KINDS = ("duplicate", "reorder", "delay", "drop", "forge")
 HANG_CAP_SECONDS = 120.0
 
 
@@ -139,12 +141,12 @@ class ScriptedFaults:
 
 
 class Profile:
-    """A seeded random fault profile: per-call rates `<endpoint|any>.<kind>` and per-task hourly rates."""
+    """A seeded random fault profile: `<endpoint|any>.<kind>` per call, `task.*` per hour, `callback.<kind>`."""
 
     def __init__(self, seed: int, rates: dict[str, float]) -> None:
         for key, rate in rates.items():
             scope, _, kind = key.partition(".")
-            if key in TASK_RATES:
+            if key in TASK_RATES or (scope == "callback" and kind in CALLBACK_KINDS):
                 pass
             elif scope not in (*ENDPOINTS, "any") or kind not in KINDS or kind in ("custom", "delay"):
                 raise FaultError(f"unknown profile key {key!r}")

@@ -60,6 +60,12 @@ class Lifecycle:
         self.resources: dict[str, Resource] = {}
         self.tasks: dict[str, Task] = {}
         self.presences: dict[str, list[Presence]] = {}
+        # Bumped on every change to a channel or its tasks, so the callbacks recompute only what changed.
+        self.versions: dict[str, int] = {}
+
+    def touch(self, cname: str) -> None:
+        """Note that a channel or one of its tasks changed."""
+        self.versions[cname] = self.versions.get(cname, 0) + 1
 
     def _new_resource_id(self) -> str:
         return base64.urlsafe_b64encode(self._rng.randbytes(150)).decode("ascii").rstrip("=")
@@ -86,6 +92,7 @@ class Lifecycle:
         if any(p.uid == uid for p in self._present(cname)):
             return
         self.presences.setdefault(cname, []).append(Presence(uid, role, self.clock.now()))
+        self.touch(cname)
         self.settle()
 
     def leave(self, cname: str, uid: str) -> bool:
@@ -94,6 +101,7 @@ class Lifecycle:
         for presence in self._present(cname):
             if presence.uid == uid:
                 presence.left_at = self.clock.now()
+                self.touch(cname)
                 return True
         return False
 
@@ -189,6 +197,7 @@ class Lifecycle:
     def _end(self, task: Task, at: float, reason: str) -> None:
         task.ended_at = at
         task.end_reason = reason
+        self.touch(task.cname)
         if reason in NORMAL_EXITS:
             upload = self.config.upload_seconds if reason == "stopped" else 0.0
             task.terminal = [(at, 6), (at + upload, 7), (at + upload, 8)]
@@ -208,18 +217,20 @@ class Lifecycle:
     def _failover(self, task: Task, at: float, downtime: float) -> None:
         """Migrate the task: 404 for `downtime`, then back under a new uid; the 4th migration ends it."""
         self.injector.count("failover")
+        self.touch(task.cname)
         if len(task.failover_windows) >= MAX_FAILOVERS:
             task.failover_windows.append((at, at))
             self._end(task, at, "failover_limit")
             return
         task.failover_windows.append((at, at + downtime))
         task.current_uid = self._new_uid()
+        task.failover_uids.append(task.current_uid)
         task.uid_since = at + downtime
         delay = self.injector.next_failover()
         task.next_failover_at = None if delay is None else at + downtime + delay
 
-    def settle(self) -> None:
-        """Apply every self-triggered event (idle, uid conflict, profile crash/failover) up to now."""
+    def settle(self) -> float:
+        """Apply every self-triggered event (idle, uid conflict, profile crash/failover) up to now; returns that now."""
         now = self.clock.now()
         for task in self.tasks.values():
             while task.running:
@@ -243,6 +254,7 @@ class Lifecycle:
                     if what == "crashed":
                         self.injector.count("crash")
                     self._end(task, at, what)
+        return now
 
     def draw_events(self, task: Task, now: float) -> None:
         """Draw the task's next profile crash and failover from `now` (none without a profile)."""
@@ -515,6 +527,20 @@ class Lifecycle:
         server = stop_server_response(task, entries, "uploaded")
         delay = self.clock.real_seconds(self.config.upload_seconds)
         return ApiResponse(200, {**ids, "serverResponse": server}, delay=delay)
+
+    def note_stop_answer(self, params: dict[str, str], response: ApiResponse) -> None:
+        """Keep the uploadingStatus a stop answered on its task: the upload callbacks (31, 32) follow it."""
+        task = self.task_of(params)
+        server = response.body.get("serverResponse") if isinstance(response.body, dict) else None
+        if task is None or task.ended_at is None or not isinstance(server, dict):
+            return
+        status = server.get("uploadingStatus")
+        for state in server.get("extensionServiceState", []):
+            if isinstance(state, dict) and state.get("serviceName") == "upload_service":
+                status = state.get("payload", {}).get("uploadingStatus")
+        if isinstance(status, str) and task.stop_uploading is None:
+            task.stop_uploading = status
+            self.touch(task.cname)
 
     def record_request(self, method: str, op: str, params: dict[str, str], status: int) -> None:
         """Keep an answered call in its task's `requests` (acquire belongs to no task yet)."""

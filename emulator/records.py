@@ -59,6 +59,10 @@ class Task:
     end_reason: str | None = None
     terminal: list[tuple[float, int]] = field(default_factory=list)
     failover_windows: list[tuple[float, float]] = field(default_factory=list)
+    # The recorder uid after each migration that brought the task back (one per window, the ending one excepted).
+    failover_uids: list[str] = field(default_factory=list)
+    # The uploadingStatus a stop answered ("uploaded", "backuped", "unknown", "uploading"), for the callbacks.
+    stop_uploading: str | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     updates: int = 0
     update_history: list[dict[str, Any]] = field(default_factory=list)

@@ -7,6 +7,8 @@
     lifecycle.py  resources, tasks, channels and their rules in time  (records.py: the records it keeps)
     files.py      file names and fileList shapes
     answers.py    the answer record and Agora's error bodies
+    notices.py    the callbacks (NCS) each task causes, in emulated time
+    callbacks.py  posting them: signatures, resends, callback faults   (a background task per instance)
 
 All state is per instance; `reset()` builds the parts afresh (the clock keeps its time).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.answers import ApiResponse
+from emulator.callbacks import CallbackError, CallbackSender
 from emulator.clock import Clock
 from emulator.config import EmulatorConfig
 from emulator.faults import FaultError, Profile, ScriptedFaults
@@ -23,6 +26,7 @@ from emulator.files import FileEntry
 from emulator.gateway import Gateway, Refused, read_payload
 from emulator.injection import Injector
 from emulator.lifecycle import ControlError, Lifecycle
+from emulator.notices import Callback, Feeds, id_maker
 from emulator.records import Presence, Resource, Task
 from emulator.validation import Subscription
 
@@ -34,17 +38,21 @@ class Emulator:
         self.config = config or EmulatorConfig()
         self.clock = Clock(self.config.speed)
         self.closed = False
+        self._new_notice_id = id_maker(self.config.seed)
+        self._callbacks = CallbackSender(self.config, self.clock, self._new_notice_id)
         self._reset_state()
 
     def _reset_state(self) -> None:
         self._gateway = Gateway(self.config)
         self._injector = Injector()
         self._lifecycle = Lifecycle(self.config, self.clock, self._injector)
+        self._feeds = Feeds(self._lifecycle, self.config, self._new_notice_id)
         self.request_count = 0
 
     def reset(self) -> None:
-        """Forget tasks, resources, channels, faults and counters (the clock keeps running)."""
+        """Forget tasks, resources, channels, faults and counters (the clock and the callback URL stay)."""
         self._reset_state()
+        self._callbacks.reset()
 
     def close(self) -> None:
         """Mark the service as shutting down so hanging requests answer at once."""
@@ -107,6 +115,7 @@ class Emulator:
         service = self._lifecycle.view(cname)
         faults = self._injector.view()
         return {
+            **self._callbacks.snapshot(),
             "now": service["now"],
             "speed": self.clock.speed,
             "tasks": service["tasks"],
@@ -122,14 +131,18 @@ class Emulator:
     def join(self, cname: str, uid: str, role: str = "host") -> None:
         """A user joins a channel; joining twice is a no-op."""
         self._lifecycle.join(cname, uid, role)
+        self._callbacks.wake()
 
     def leave(self, cname: str, uid: str) -> bool:
         """A user leaves a channel; returns whether they were in it."""
-        return self._lifecycle.leave(cname, uid)
+        left = self._lifecycle.leave(cname, uid)
+        self._callbacks.wake()
+        return left
 
     def crash(self, sid: str) -> None:
         """The recorder process dies: status 20, endReason "crashed"."""
         self._lifecycle.crash(sid)
+        self._callbacks.wake()
 
     def failover(self, sid: str, downtime: float | None = None) -> None:
         """Start a high-availability migration of the task now."""
@@ -138,6 +151,7 @@ class Emulator:
         if isinstance(downtime, bool) or not isinstance(downtime, int | float) or not 0 <= downtime <= 90:
             raise ControlError(400, "downtime must be a number of seconds in [0, 90]")
         self._lifecycle.failover(sid, float(downtime))
+        self._callbacks.wake()
 
     def inject(self, spec: dict[str, Any]) -> None:
         """Queue a scripted fault (the body of POST /_emulator/faults)."""
@@ -147,9 +161,10 @@ class Emulator:
             raise ControlError(400, str(exc)) from None
 
     def clear_faults(self) -> None:
-        """Drop scripted faults and the random profile."""
+        """Drop scripted faults (of the API and of the callbacks) and the random profile."""
         self._injector.clear()
         self._lifecycle.forget_events()
+        self._callbacks.clear_faults()
 
     def set_profile(self, seed: int, rates: dict[str, float]) -> None:
         """Install a seeded random fault profile (replacing any previous one)."""
@@ -162,10 +177,52 @@ class Emulator:
         except FaultError as exc:
             raise ControlError(400, str(exc)) from None
         self._lifecycle.redraw_events()
+        self._callbacks.use_rates(seed, rates)
 
     def advance(self, seconds: float) -> float:
         """Move the emulated clock forward."""
-        return self.clock.advance(seconds)
+        now = self.clock.advance(seconds)
+        self._callbacks.wake()
+        return now
+
+    # ------------------------------------------------------------------------------------- callbacks
+    def set_callbacks(self, url: str | None, secret: str | None = None) -> None:
+        """Post Agora's callbacks to `url` signed with `secret` (a secret set before is kept); `url` None: off."""
+        if secret is not None and not isinstance(secret, str):
+            raise ControlError(400, "secret must be a string")
+        try:
+            self._callbacks.configure(url, secret)
+        except CallbackError as exc:
+            raise ControlError(400, str(exc)) from None
+
+    def inject_callback_fault(self, spec: dict[str, Any]) -> None:
+        """Queue a scripted callback fault (the body of POST /_emulator/callbacks/faults)."""
+        try:
+            self._callbacks.inject(spec)
+        except CallbackError as exc:
+            raise ControlError(400, str(exc)) from None
+
+    def callbacks(self, cname: str | None = None) -> dict[str, Any]:
+        """Where callbacks go (never the secret), their counters and every callback's fate (of `cname` only)."""
+        return self._callbacks.view(cname)
+
+    @property
+    def callbacks_enabled(self) -> bool:
+        """Whether callbacks are posted."""
+        return self._callbacks.enabled
+
+    def due_callbacks(self) -> list[Callback]:
+        """Callbacks of every event up to now not handed out yet (the background task posts them)."""
+        until = self._lifecycle.settle()
+        return self._feeds.collect(until, since=self._callbacks.enabled_at)
+
+    async def start_callbacks(self) -> None:
+        """Start the background task that posts callbacks (idle while no URL is set)."""
+        await self._callbacks.start(self.due_callbacks)
+
+    async def stop_callbacks(self) -> None:
+        """Stop the background task and every delivery in flight."""
+        await self._callbacks.stop()
 
     # ------------------------------------------------------------------------------------- HTTP entry
     def handle(
@@ -184,7 +241,10 @@ class Emulator:
         response = self._injector.apply(call.op, call.params, cname, payload, lifecycle)
         if response is None:
             response = lifecycle.answer(call.op, call.params, payload)
+        if call.op == "stop":
+            lifecycle.note_stop_answer(call.params, response)
         lifecycle.record_request(method, call.op, call.params, response.status)
+        self._callbacks.wake()
         return response
 
 

@@ -70,6 +70,18 @@ class RunningEmulator:
         """Move the emulated clock forward."""
         self.emulator.advance(seconds)
 
+    def set_callbacks(self, url: str | None, secret: str | None = None) -> None:
+        """Post Agora's callbacks to `url`, signed with `secret`; None turns them off."""
+        self.emulator.set_callbacks(url, secret)
+
+    def inject_callback_fault(self, kind: str, count: int = 1, **options: Any) -> None:
+        """Queue a scripted callback fault, as POST /_emulator/callbacks/faults does."""
+        self.emulator.inject_callback_fault({"kind": kind, "count": count, **options})
+
+    def callbacks(self, cname: str | None = None) -> dict[str, Any]:
+        """Where callbacks go, their counters and every callback's fate, as GET /_emulator/callbacks shows them."""
+        return self.emulator.callbacks(cname)
+
 
 @asynccontextmanager
 async def running_emulator(config: EmulatorConfig | None = None) -> AsyncIterator[RunningEmulator]:
@@ -92,10 +104,13 @@ async def running_emulator(config: EmulatorConfig | None = None) -> AsyncIterato
     # the host program, and shutdown skips uvicorn's fixed 0.1 s pauses (tests start one emulator each).
     server.lifespan = server_config.lifespan_class(server_config)
     await server.startup(sockets=[sock])
+    # The app's lifespan is off here (see above), so the callbacks' background task is started and stopped by hand.
+    await emulator.start_callbacks()
     try:
         yield RunningEmulator(f"http://127.0.0.1:{port}", emulator, config)
     finally:
         emulator.close()
+        await emulator.stop_callbacks()
         await _shutdown(server)
         sock.close()
 

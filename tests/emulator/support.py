@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
-from collections.abc import AsyncIterator
+import json
+import socket
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from emulator.config import EmulatorConfig
 from emulator.testing import RunningEmulator, running_emulator
@@ -117,5 +126,97 @@ class Api:
 async def serve(**overrides: Any) -> AsyncIterator[tuple[RunningEmulator, Api]]:
     """A fresh emulator with `fast_config(**overrides)` and a raw-HTTP driver for it."""
     config = fast_config(**overrides)
-    async with running_emulator(config) as emu, httpx.AsyncClient(base_url=emu.base_url, auth=auth(config)) as http:
+    # Plain http on loopback: verify=False spares loading the CA certificates (0.1 s a client).
+    async with (
+        running_emulator(config) as emu,
+        httpx.AsyncClient(base_url=emu.base_url, auth=auth(config), verify=False) as http,
+    ):
         yield emu, Api(http, config)
+
+
+@dataclass
+class Delivery:
+    """One callback as the sink received it: the raw body, its signature headers and the parsed JSON."""
+
+    body: bytes
+    headers: dict[str, str]
+    answered: int
+
+    @property
+    def json(self) -> dict[str, Any]:
+        """The body, parsed."""
+        data: dict[str, Any] = json.loads(self.body)
+        return data
+
+
+class CallbackSink:
+    """A callback receiver for the emulator's NCS: records every delivery and answers as scripted (200 by default)."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        # Statuses (or "hang") for the next deliveries, in order; then 200.
+        self.script: list[int | str] = []
+        self._arrived = asyncio.Condition()
+        self.url = ""
+
+    async def endpoint(self, request: Request) -> Response:
+        body = await request.body()
+        answer = self.script.pop(0) if self.script else 200
+        if answer == "hang":
+            await asyncio.sleep(30)
+            answer = 200
+        status = int(answer)
+        async with self._arrived:
+            self.deliveries.append(Delivery(body, {k.lower(): v for k, v in request.headers.items()}, status))
+            self._arrived.notify_all()
+        return JSONResponse({"ok": status == 200}, status_code=status)
+
+    async def wait_for(self, ok: Callable[[list[Delivery]], bool], within: float = 5.0) -> list[Delivery]:
+        """Wait until the deliveries so far satisfy `ok`; AssertionError after `within` seconds."""
+
+        async def until() -> None:
+            async with self._arrived:
+                await self._arrived.wait_for(lambda: ok(self.deliveries))
+
+        try:
+            await asyncio.wait_for(until(), within)
+        except TimeoutError:
+            raise AssertionError(f"not received within {within} s: {[d.json for d in self.deliveries]}") from None
+        return list(self.deliveries)
+
+    def events(self, sid: str | None = None) -> list[int]:
+        """The event types delivered with a 200, in arrival order (of `sid` only, if given)."""
+        return [
+            d.json["eventType"]
+            for d in self.deliveries
+            if d.answered == 200 and (sid is None or d.json["payload"]["sid"] == sid)
+        ]
+
+
+@asynccontextmanager
+async def callback_sink() -> AsyncIterator[CallbackSink]:
+    """A `CallbackSink` served by uvicorn on a free loopback port; its `url` is set."""
+    sink = CallbackSink()
+    app = Starlette(routes=[Route("/ncs", sink.endpoint, methods=["POST"])])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Answers go out as header and body writes; without this, Nagle plus delayed ACK adds 40 ms to each delivery.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+    config.load()
+    server = uvicorn.Server(config)
+    server.lifespan = config.lifespan_class(config)
+    await server.startup(sockets=[sock])
+    sink.url = f"http://127.0.0.1:{port}/ncs"
+    try:
+        yield sink
+    finally:
+        server.should_exit = True
+        for connection in list(server.server_state.connections):
+            connection.shutdown()
+        for task in list(server.server_state.tasks):
+            task.cancel()
+        for listener in server.servers:
+            listener.close()
+        sock.close()
