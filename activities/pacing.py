@@ -5,7 +5,8 @@ Each worker process instead spaces its own queries evenly at its share of the fl
 the number of workers alive now (`FleetPace`), counted from Temporal itself: every worker keeps a short poll on the
 task queue `<queue>-fleet` (no task is ever scheduled there), and `DescribeTaskQueue` lists the pollers with the time
 of their last poll. A killed worker stops polling and drops out of the count within seconds; an added one is counted
-at the others' next refresh, and waits that long before its first query so that the fleet never exceeds Agora's rate.
+at the others' next refresh, and every worker waits that long before its first query so that the fleet never exceeds
+Agora's rate.
 """
 
 from __future__ import annotations
@@ -110,17 +111,24 @@ class FleetPace:
         self.identity = client.identity
         self.workers = self._floor
         self.counted_at: float | None = None
+        self._presence_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Count the fleet before taking any work; when others run, hold the first query until they have seen us."""
-        others = await self._count(include_self=False)
+        """Show this worker as alive, count the fleet, and hold the first query one count of the others long: a worker
+        that starts beside us at the same moment may not have been seen yet, nor seen us."""
+        self._presence_task = asyncio.create_task(self._presence())
+        try:
+            others = await self._count(include_self=False)
+        except BaseException:
+            self._presence_task.cancel()
+            self._presence_task = None
+            raise
         self._apply(others + 1, announce=True)
-        if others:
-            self._pace.hold(self._refresh + 1.0)
+        self._pace.hold(self._refresh + 1.0)
 
     async def run(self) -> None:
-        """Poll for presence and recount every `refresh` seconds until cancelled."""
-        presence = asyncio.create_task(self._presence())
+        """Recount every `refresh` seconds until cancelled (after `start`)."""
+        presence = self._presence_task or asyncio.create_task(self._presence())
         try:
             while True:
                 await asyncio.sleep(self._refresh)

@@ -61,13 +61,13 @@ async def _member(client: Client, queue: str, identity: str) -> tuple[FleetPace,
 
 @pytest.mark.devserver
 async def test_shares_follow_workers_joining_and_leaving(dev_client: Client):
-    """Three workers each take a third of the rate; one leaving gives the others half each within seconds; a newcomer
-    holds its first query until the others have counted it."""
+    """Workers that start together count each other within seconds and take a third of the rate each; one leaving
+    gives the others half each within seconds; a newcomer holds its first query until the others have counted it."""
     queue = f"tq-fleet-{uuid.uuid4().hex[:8]}"
     a, pace_a, task_a = await _member(dev_client, queue, "worker-a")
     b, pace_b, task_b = await _member(dev_client, queue, "worker-b")
-    assert b.workers == 2 and pace_b.reserve() > FLEET_REFRESH  # b saw a: it waits until a has counted it
-    await _until(lambda: a.workers == 2, 3 * FLEET_REFRESH)
+    assert pace_b.reserve() > FLEET_REFRESH  # a newcomer waits until the others have counted it
+    await _until(lambda: a.workers == b.workers == 2, 3 * FLEET_REFRESH)
     c, pace_c, task_c = await _member(dev_client, queue, "worker-c")
     try:
         await _until(lambda: a.workers == b.workers == c.workers == 3, 3 * FLEET_REFRESH)
