@@ -38,6 +38,9 @@ MASK = "***"
 MIN_SECRET_LENGTH = 6
 # The standard attributes of a LogRecord; anything else on a record was passed with `extra=` and goes into JSON logs.
 _RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+# Attributes other libraries set on their records that are no data of the event (uvicorn's ANSI-coloured copy of the
+# message, the core SDK's raw log object).
+_NOT_EXTRAS = frozenset({"color_message", "temporal_log"})
 Probe = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
 
@@ -88,7 +91,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _RECORD_FIELDS and not key.startswith("_") and key != "temporal_log":
+            if key not in _RECORD_FIELDS and not key.startswith("_") and key not in _NOT_EXTRAS:
                 out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)

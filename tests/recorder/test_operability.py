@@ -61,6 +61,8 @@ def test_text_logs_are_masked_too_and_short_values_are_left_alone():
     scrub.filter(record)
     assert logging.Formatter("%(message)s").format(record) == "key *** and s"
     assert json.loads(JsonFormatter().format(record))["message"] == "key *** and s"
+    record.color_message = "\x1b[36mkey\x1b[0m"  # uvicorn's coloured copy is no data of the event
+    assert "color_message" not in json.loads(JsonFormatter().format(record))
 
 
 @pytest.mark.parametrize(
