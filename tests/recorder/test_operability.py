@@ -194,3 +194,39 @@ async def test_serve_refuses_to_start_without_tokens(
     assert await cli.run(["serve", "--port", str(free_port())]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("recorder: settings: RECORDER_API_TOKENS is missing")
+
+
+@pytest.mark.devserver
+async def test_a_traced_start_links_the_client_and_the_workflow_spans(dev_client: Client, emulator):
+    """With the SDK's TracingInterceptor on the client (as RECORDER_TRACING sets it), a start-or-join through the API
+    produces the client's update-with-start span and the worker's workflow and update spans in one trace."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    from recorder import api
+    from recorder.connection import connect
+    from tests.conftest import worker_for
+    from tests.workflows.helpers import TEACHER, request
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    traced = await connect(
+        target_host=dev_client.service_client.config.target_host,
+        interceptors=[TracingInterceptor(provider.get_tracer("test"))],
+    )
+    req = request()
+    emulator.join(req.channel, TEACHER)
+    async with worker_for(traced, emulator) as queue:
+        outcome = await api.start_recording(traced, req, app_id="traced-app", task_queue=queue, wait_until_up=True)
+        assert outcome.waited == "up"
+        await api.stop_recording(traced, req.channel, app_id="traced-app")
+    spans = exporter.get_finished_spans()
+    names = {s.name for s in spans}
+    assert "StartUpdateWithStartWorkflow:RecordingWorkflow" in names
+    assert "RunWorkflow:RecordingWorkflow" in names and "HandleUpdate:join" in names
+    start = next(s for s in spans if s.name == "StartUpdateWithStartWorkflow:RecordingWorkflow")
+    run = next(s for s in spans if s.name == "RunWorkflow:RecordingWorkflow")
+    assert run.context.trace_id == start.context.trace_id
