@@ -97,7 +97,9 @@ async def test_task_conflict_on_start_stops_our_own_old_recorder(ts_env: Workflo
         assert h.second.sid is not None
         h.emu.crash(h.second.sid)
         await _wait_for(ts_env, h.handle, "a second restart", lambda s: s.restarts == 2 and s.phase == "recording")
-        manifest: RecordingManifest = await h.handle.execute_update(RecordingWorkflow.stop, StopRequest())
+        # A stop signal, then the result: time skips while the stop path waits out the failover window.
+        await h.handle.signal(RecordingWorkflow.request_stop, StopRequest())
+        manifest: RecordingManifest = await h.handle.result()
         tasks = tasks_of(h.emu, h.req.channel)
     first = h.first
     old = manifest.segments[0]

@@ -40,8 +40,9 @@ async def test_metrics_count_agora_calls_restarts_and_404_backoffs(ts_env: Workf
     async with running_emulator(fast_emulator_config(speed=0, startup_seconds=0, exit_visible_seconds=0)) as emu:
         emu.join(req.channel, TEACHER)
         emu.inject("start", "server_error", count=1)
+        # The worker reports through the metrics runtime; the handle is the environment's, so time skips for it.
         async with worker_for(client, emu) as queue:
-            handle = await start(client, queue, req)
+            handle = await start(ts_env.client, queue, req)
             for _ in range(20):
                 await ts_env.sleep(10)
                 status = await handle.query(RecordingWorkflow.status)
@@ -53,7 +54,9 @@ async def test_metrics_count_agora_calls_restarts_and_404_backoffs(ts_env: Workf
                 status = await handle.query(RecordingWorkflow.status)
                 if status.restarts == 1 and status.phase == "recording":
                     break
-            manifest = await handle.execute_update(RecordingWorkflow.stop, StopRequest())
+            # A stop signal, then the result: time skips while the stop path waits out the failover window.
+            await handle.signal(RecordingWorkflow.request_stop, StopRequest())
+            manifest = await handle.result()
             async with httpx.AsyncClient() as http:
                 text = (await http.get(f"http://{bind}/metrics")).text
     assert manifest.restarts == 1
