@@ -27,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-kills", type=int, default=6)
     parser.add_argument("--start-spread", type=float, default=30.0)
     parser.add_argument("--work-dir", type=Path, default=PROJECT / "data" / "soak")
+    parser.add_argument(
+        "--callbacks",
+        action="store_true",
+        help="the emulator posts Agora's callbacks (with forged, duplicated, reordered, delayed and dropped ones) to "
+        "two receivers the soak serves; every other class hears none, for comparison",
+    )
+    parser.add_argument("--redundant", action="store_true", help="every class a redundant recording (four uids)")
     parser.add_argument("--json", type=Path, help="write the full report here")
     args = parser.parse_args(argv)
     settings = SoakSettings(
@@ -39,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         worker_kills=args.worker_kills,
         start_spread=args.start_spread,
         work_dir=args.work_dir,
+        callbacks=args.callbacks,
+        redundant=args.redundant,
     )
     report = asyncio.run(run_soak(settings))
     print(render(report, per_class=40))

@@ -8,11 +8,15 @@ it gave, every channel stay); the product's side from each workflow's manifest.
 from __future__ import annotations
 
 import itertools
+import statistics
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+from bench.common import summary
 from bench.soak.drive import ClassRun, Driven
-from bench.soak.plan import SoakSettings
+from bench.soak.plan import ClassPlan, SoakSettings
 from bench.soak.report import ClassFigures, SoakReport
 from bench.soak.snapshot import TaskRecord
 from workflows import policy
@@ -71,6 +75,9 @@ class _Analysis:
         violations += [f"sid missing from the manifest: {x}" for x in found.lost]
         if orphans_running:
             violations.append(f"{orphans_running} task(s) still running in the emulator")
+        callbacks = _callbacks(self.d) if self.d.callbacks is not None else None
+        if callbacks is not None:
+            violations += callbacks.pop("violations")
         runs = self.d.runs
         chaos = self.d.chaos
         return SoakReport(
@@ -99,6 +106,9 @@ class _Analysis:
             lost_sids=found.lost,
             classes=found.figures,
             violations=violations,
+            redundant=self.s.redundant,
+            callbacks=callbacks,
+            crash_time_lost=_crash_time_lost(found.figures) if self.s.callbacks else {"all": _losses(found.figures)},
         )
 
     def _check_class(self, run: ClassRun, tasks: list[TaskRecord]) -> None:
@@ -129,7 +139,9 @@ class _Analysis:
         if plan.end_how == "duration":
             class_end = self.d.emulated(manifest.started_at.timestamp() + plan.length)
         last_end = self._check_ends(run, tasks, sids, unknown_rids, unnamed, wf_end, class_end)
-        self._check_overlaps(run, tasks, unknown_rids | unnamed)
+        # A redundant class runs two lines of recorders side by side on purpose: the rules hold within each line.
+        for line in (0, 1):
+            self._check_overlaps(run, [t for t in tasks if _line(plan, t) == line], unknown_rids | unnamed)
         found.figures.append(self._figures(run, tasks, class_end, last_end))
 
     def _check_ends(
@@ -228,6 +240,9 @@ class _Analysis:
             up += pieces
         covered = _clip(_union(up), class_start, class_end)
         length = max(class_end - class_start, 1e-9)
+        # Each recorder crash costs the class the time until some recorder is up again (0 if another one was up).
+        crashes = [t.ended_at for t in tasks if t.end_reason == "crashed" and t.ended_at is not None]
+        losses = [_lost_after(covered, at, class_end) / speed for at in crashes if class_start <= at < class_end]
         stays = self.state.stays.get(run.plan.channel, [])
         teacher = [(p.joined_at, p.end()) for p in stays if p.uid == run.plan.teacher]
         present = _clip(_union(teacher), class_start, class_end)
@@ -253,7 +268,97 @@ class _Analysis:
             gap_total_s=round(sum(gap_lengths), 1),
             gap_max_s=round(max(gap_lengths, default=0.0), 1),
             stop_lag_s=round((last_end - class_end) / speed, 1),
+            hears_callbacks=run.plan.hears_callbacks,
+            crash_losses_s=[round(x, 1) for x in losses],
         )
+
+
+def _line(plan: ClassPlan, task: TaskRecord) -> int:
+    """Which line of recorders a task belongs to: 0 for the class's uid pair, 1 for the redundant pair."""
+    return 1 if task.uid in (plan.redundant_uid, plan.redundant_backup_uid) else 0
+
+
+def _lost_after(covered: list[tuple[float, float]], at: float, end: float) -> float:
+    """How long after `at` the class had no recorder up (0 when one was up at `at`), until `end` at most."""
+    for a, b in covered:
+        if a <= at < b:
+            return 0.0
+        if a > at:
+            return min(a, end) - at
+    return end - at
+
+
+def _losses(figures: list[ClassFigures]) -> dict[str, Any]:
+    """Class time lost per recorder crash (real seconds) over some classes."""
+    values = [x for f in figures for x in f.crash_losses_s]
+    return {**summary(values), "mean": round(statistics.fmean(values), 1) if values else float("nan")}
+
+
+def _crash_time_lost(figures: list[ClassFigures]) -> dict[str, Any]:
+    """Class time lost per recorder crash, for the classes that heard the callbacks and for those that did not."""
+    return {
+        "with_callbacks": _losses([f for f in figures if f.hears_callbacks]),
+        "without_callbacks": _losses([f for f in figures if not f.hears_callbacks]),
+    }
+
+
+def _callbacks(driven: Driven) -> dict[str, Any]:
+    """What became of the callbacks: forged ones refused and taken by no workflow, each event taken once at most."""
+    assert driven.callbacks is not None
+    notices = driven.callbacks["notices"]
+    forged = [n for n in notices if n["forged"]]
+    forged_ids = {n["noticeId"] for n in forged}
+    genuine = [n for n in notices if not n["forged"]]
+    forged_answers = Counter(str(a) for n in forged for a in n["answers"])
+    violations: list[str] = []
+    forged_taken = 0
+    acted_twice = 0
+    taken = 0
+    signalled = 0
+    distinct_owned = 0
+    for run in driven.runs:
+        if not run.plan.hears_callbacks:
+            continue
+        manifest_sids = {s.sid for s in run.manifest.segments if s.sid} if run.manifest else set()
+        ids = [notice for notice, _ in run.signals]
+        signalled += len(ids)
+        forged_here = forged_ids.intersection(ids)
+        forged_taken += len(forged_here)
+        owned = {notice for notice, sid in run.signals if sid in manifest_sids and notice not in forged_ids}
+        distinct_owned += len(owned)
+        taken += run.callbacks_taken or 0
+        # The workflow counts each callback about its own sids once: more than it was sent distinct ones is a
+        # callback acted on twice (or a forged one acted on).
+        extra = (run.callbacks_taken or 0) - len(owned)
+        if extra > 0:
+            acted_twice += extra
+            violations.append(f"{run.plan.channel}: {extra} callback(s) acted on twice")
+        if forged_here:
+            violations.append(f"{run.plan.channel}: {len(forged_here)} forged callback(s) reached the workflow")
+    if forged_answers.get("200"):
+        violations.append(f"{forged_answers['200']} forged callback(s) answered 200 by the receivers")
+    receiver = driven.receiver_counts
+    delivered = [n for n in genuine if n["delivered"]]
+    return {
+        "classes_hearing": sum(1 for r in driven.runs if r.plan.hears_callbacks),
+        "callbacks": len(genuine),
+        "posts": driven.callbacks["callbacksSent"],
+        "delivered_distinct": len(delivered),
+        "delivered_total": sum(n["delivered"] for n in genuine),
+        "given_up": driven.callbacks["callbacksFailed"],
+        "resent": driven.callbacks["callbacksResent"],
+        "faults": dict(driven.callbacks["callbackFaults"]),
+        "forged": len(forged),
+        "forged_answers": dict(forged_answers),
+        "receiver_bad_signature": receiver.get("bad_signature", 0),
+        "forged_taken_by_workflows": forged_taken,
+        "receiver_counts": dict(receiver),
+        "signals_to_workflows": signalled,
+        "distinct_owned_signalled": distinct_owned,
+        "taken_by_workflows": taken,
+        "acted_on_twice": acted_twice,
+        "violations": violations,
+    }
 
 
 def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:

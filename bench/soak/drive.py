@@ -9,31 +9,48 @@ the emulator's last snapshot, taken once every workflow has completed.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import platform
 import random
+import secrets
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import temporalio
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from bench.soak.plan import PROFILE_RATES, ClassPlan, Event, SoakSettings, emulator_config, make_chaos, make_plans
+from bench.soak.plan import (
+    CALLBACK_RATES,
+    PROFILE_RATES,
+    ClassPlan,
+    Event,
+    SoakSettings,
+    emulator_config,
+    make_chaos,
+    make_plans,
+)
+from bench.soak.receivers import Replicas, receiver_app, serving
 from bench.soak.snapshot import EmulatorState
 from emulator import ControlError
 from emulator.testing import RunningEmulator, running_emulator
 from recorder import processes
+from recorder.api import workflow_id
 from recorder.connection import connect
 from recorder.devserver import DevServer, temporal_binary
+from recorder.ncs import Receiver
 from recorder.processes import WorkerProcess
+from workflows import names
 from workflows.models import RecordingInput, RecordingManifest, RecordingRequest, StopRequest
 from workflows.recording import RecordingWorkflow
 
@@ -52,6 +69,10 @@ class ClassRun:
     completed_real: float = 0.0
     manifest: RecordingManifest | None = None
     error: str | None = None
+    # With callbacks: the callbacks the workflow says it acted on, and every callback signal in its history
+    # (noticeId, sid), across its runs.
+    callbacks_taken: int | None = None
+    signals: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -86,6 +107,9 @@ class Driven:
     applied: Counter[str]  # scripted trouble by kind, and the events skipped or refused
     wall_seconds: float
     environment: dict[str, Any]
+    # With callbacks: the emulator's record of every callback (GET /_emulator/callbacks) and the receivers' counts.
+    callbacks: dict[str, Any] | None = None
+    receiver_counts: dict[str, int] = field(default_factory=dict)
 
     def emulated(self, real: float) -> float:
         """The emulated time at wall-clock time `real` (the emulator's clock runs `speed` times faster)."""
@@ -154,6 +178,7 @@ class Driver:
         self.queue = f"soak-{settings.seed}"
         self.chaos_log = ChaosLog()
         self.applied: Counter[str] = Counter()
+        self.receivers: list[Receiver] = []
 
     def log(self, text: str) -> None:
         """Progress line on stderr."""
@@ -167,9 +192,10 @@ class Driver:
         work.mkdir(parents=True, exist_ok=True)
         for old in work.glob("temporal.db*"):
             old.unlink()
-        async with running_emulator(emulator_config(self.s)) as emu:
+        async with running_emulator(emulator_config(self.s)) as emu, AsyncExitStack() as stack:
             self.emu = emu
-            emu.emulator.set_profile(self.s.seed, PROFILE_RATES)
+            rates = {**PROFILE_RATES, **CALLBACK_RATES} if self.s.callbacks else PROFILE_RATES
+            emu.emulator.set_profile(self.s.seed, rates)
             server = DevServer(db_file=work / "temporal.db", log_file=work / "devserver.log")
             self.server = server
             await server.start()
@@ -178,6 +204,8 @@ class Driver:
             worker.start()
             try:
                 client = await connect(target_host=server.address)
+                if self.s.callbacks:
+                    await self._serve_receivers(client, stack)
                 real_start = time.time()
                 emulated_start = emu.snapshot()["now"]
                 self.log(f"{len(self.plans)} classes, chaos {self.chaos}")
@@ -187,6 +215,10 @@ class Driver:
                 # An orphan whose sid Agora never named ends at maxIdleTime after its class: wait for that.
                 await asyncio.sleep(self.s.max_idle_time / self.s.speed + 3.0)
                 final = EmulatorState.read(emu.snapshot())
+                callbacks = None
+                if self.s.callbacks:
+                    await asyncio.gather(*(self._callbacks_of(client, run) for run in runs))
+                    callbacks = emu.callbacks()
                 wall = time.monotonic() - self.t0
             finally:
                 await worker.stop()
@@ -201,7 +233,41 @@ class Driver:
             applied=self.applied,
             wall_seconds=wall,
             environment=environment(),
+            callbacks=callbacks,
+            receiver_counts=dict(sum((r.counts for r in self.receivers), Counter())),
         )
+
+    async def _serve_receivers(self, client: Client, stack: AsyncExitStack) -> None:
+        """Two receivers behind one URL (round robin), and the emulator posting every class's callbacks to it, but
+        for the classes that hear none: theirs are dropped before they leave."""
+        secret = secrets.token_hex(16)
+        app_id = self.emu.config.app_id
+        self.receivers = [Receiver(client, app_id=app_id, secrets=[secret], task_queue=self.queue) for _ in range(2)]
+        app = Replicas([receiver_app(r) for r in self.receivers])
+        url = await stack.enter_async_context(serving(app, self.receivers[0].path))
+        self.emu.set_callbacks(url, secret)
+        for plan in self.plans:
+            if not plan.hears_callbacks:
+                self.emu.inject_callback_fault("drop", count=10**9, cname=plan.channel)
+
+    async def _callbacks_of(self, client: Client, run: ClassRun) -> None:
+        """What the class's workflow took: its callbacks count, and the callback signals in each of its runs."""
+        handle = client.get_workflow_handle(run.workflow_id)
+        run.callbacks_taken = (await retrying(lambda: handle.query(RecordingWorkflow.status))).callbacks
+        run_id: str | None = None  # the latest run first, then back along continue-as-new
+        while True:
+            history = await client.get_workflow_handle(run.workflow_id, run_id=run_id).fetch_history()
+            for event in history.events:
+                if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                    continue
+                attributes = event.workflow_execution_signaled_event_attributes
+                if attributes.signal_name != names.EVENT_SIGNAL:
+                    continue
+                signalled = json.loads(attributes.input.payloads[0].data)
+                run.signals.append((signalled["notice_id"], signalled["sid"]))
+            run_id = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+            if not run_id:
+                return
 
     async def _chaos(self) -> None:
         log = self.chaos_log
@@ -229,7 +295,8 @@ class Driver:
                     self.worker.start()
 
     async def _run_class(self, client: Client, plan: ClassPlan) -> ClassRun:
-        run = ClassRun(plan=plan, workflow_id=f"soak-{self.s.seed}-{plan.channel}")
+        # The recording's id as the product names it, so the callback receivers find it by its channel.
+        run = ClassRun(plan=plan, workflow_id=workflow_id(self.emu.config.app_id, plan.channel))
         await asyncio.sleep(plan.start_at)
         emu = self.emu
         emu.join(plan.channel, plan.teacher, "host")
@@ -244,6 +311,9 @@ class Driver:
             max_idle_time=self.s.max_idle_time,
             check_interval=self.s.check_interval,
             max_duration=timedelta(seconds=plan.length) if plan.end_how == "duration" else None,
+            redundant=self.s.redundant,
+            redundant_uid=plan.redundant_uid if self.s.redundant else None,
+            redundant_backup_uid=plan.redundant_backup_uid if self.s.redundant else None,
         )
 
         async def start() -> Handle:

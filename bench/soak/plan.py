@@ -40,6 +40,16 @@ PROFILE_RATES: dict[str, float] = {
     "task.failover_per_hour": 0.4,
 }
 
+# With --callbacks: per-callback probabilities of the emulator's callback faults (same seed as the profile). Every
+# forged callback must be refused, and duplicates, reordering, delays and losses must change nothing but timing.
+CALLBACK_RATES: dict[str, float] = {
+    "callback.duplicate": 0.05,
+    "callback.reorder": 0.05,
+    "callback.delay": 0.03,
+    "callback.drop": 0.03,
+    "callback.forge": 0.03,
+}
+
 EVENT_WEIGHTS: dict[str, float] = {
     "break_short": 2.0,  # the teacher leaves for less than maxIdleTime: the recorder must survive
     "break_long": 2.0,  # the teacher leaves for longer: the recorder exits idle and is restarted on the other uid
@@ -67,6 +77,10 @@ class SoakSettings:
     start_spread: float = 15.0  # classes start within this many real seconds
     work_dir: Path = PROJECT / "data" / "soak"
     verbose: bool = True
+    # Agora's callbacks: the emulator posts them to two receivers the soak serves; every other class hears none.
+    callbacks: bool = False
+    # Every class a redundant recording: two lines of recorders, four distinct uids.
+    redundant: bool = False
 
 
 @dataclass
@@ -88,6 +102,9 @@ class ClassPlan:
     teacher: str
     uid: str
     backup_uid: str
+    redundant_uid: str
+    redundant_backup_uid: str
+    hears_callbacks: bool
     start_at: float
     length: float
     end_how: EndHow
@@ -106,6 +123,9 @@ def emulator_config(settings: SoakSettings) -> EmulatorConfig:
         exit_grace_seconds=5.0 * settings.speed,
         failover_downtime_seconds=90.0,
         seed=settings.seed,
+        # Agora's "about once a minute" of upload progress would be one callback per real second at speed 60: one per
+        # 15 real seconds keeps the signal load of a real deployment.
+        callback_progress_seconds=15.0 * settings.speed,
     )
 
 
@@ -162,8 +182,12 @@ def make_plans(settings: SoakSettings, rng: random.Random) -> list[ClassPlan]:
                 index=i,
                 channel=f"soak{settings.seed}-c{i:03d}",
                 teacher=str(100_000 + i),
-                uid=str(2_000_000 + 2 * i),
-                backup_uid=str(2_000_001 + 2 * i),
+                uid=str(2_000_000 + 4 * i),
+                backup_uid=str(2_000_001 + 4 * i),
+                redundant_uid=str(2_000_002 + 4 * i),
+                redundant_backup_uid=str(2_000_003 + 4 * i),
+                # Half the classes hear Agora's callbacks, the other half none: the same run compares both.
+                hears_callbacks=settings.callbacks and i % 2 == 0,
                 start_at=rng.uniform(0.0, settings.start_spread),
                 length=length,
                 end_how=end_how,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -26,6 +26,9 @@ class ClassFigures:
     gap_total_s: float
     gap_max_s: float
     stop_lag_s: float
+    hears_callbacks: bool = False
+    # Per recorder crash: real seconds until some recorder of the class was up again (0 if one still was).
+    crash_losses_s: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -57,6 +60,11 @@ class SoakReport:
     lost_sids: list[str]
     classes: list[ClassFigures]
     violations: list[str]
+    redundant: bool = False
+    # With callbacks: what became of them (forged refused, none acted on twice); None without.
+    callbacks: dict[str, Any] | None = None
+    # Class time lost per recorder crash, by whether the class heard the callbacks.
+    crash_time_lost: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """The report as JSON."""
@@ -109,6 +117,24 @@ def render(report: SoakReport, *, per_class: int | None = None) -> str:
         f"(overlapping another recorder: {len(report.agora_side_overlaps)})"
         f"  failed workflows {report.workflows_failed}",
     ]
+    for group, lost in report.crash_time_lost.items():
+        measured = f": mean {lost['mean']}s median {lost['p50']}s p90 {lost['p90']}s max {lost['max']}s"
+        suffix = measured if lost["n"] else ""
+        lines.append(f"class time lost per recorder crash ({group.replace('_', ' ')}): n {lost['n']}{suffix}")
+    if report.redundant:
+        lines.append("redundant: every class ran two lines of recorders (four uids)")
+    cb = report.callbacks
+    if cb is not None:
+        lines += [
+            f"callbacks ({cb['classes_hearing']} classes hear them): {cb['callbacks']} events, {cb['posts']} posts, "
+            f"{cb['delivered_distinct']} delivered ({cb['delivered_total']} deliveries answered 200), "
+            f"{cb['resent']} resent, {cb['given_up']} given up; faults {cb['faults']}",
+            f"forged callbacks {cb['forged']}: answered {cb['forged_answers']}, receivers' bad_signature "
+            f"{cb['receiver_bad_signature']}, taken by workflows {cb['forged_taken_by_workflows']}",
+            f"taken by workflows {cb['taken_by_workflows']} of {cb['distinct_owned_signalled']} distinct callbacks "
+            f"about their sids ({cb['signals_to_workflows']} signals); acted on twice {cb['acted_on_twice']}; "
+            f"receivers {cb['receiver_counts']}",
+        ]
     lines += [f"  sid unknown: {x}" for x in report.sid_unknown_orphans]
     lines += [f"VIOLATION: {v}" for v in report.violations] or ["all invariants hold"]
     return "\n".join(lines)
