@@ -33,6 +33,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.common import (
     ROOT,
+    ProcSampler,
     check_stats,
     fetch_histories,
     load,
@@ -126,7 +127,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         worker.kill()
         worker.start()
         print(f"  killed and restarted the worker at {time.strftime('%H:%M:%S')}, load {load()}", flush=True)
-        await asyncio.sleep(args.observe * args.interval)
+        # CPU of each process over the first interval after the kill, when the new worker takes every recording up.
+        sampler = ProcSampler({"server": server.pid or 0, "new worker": worker.pid or 0, "emulator": emulator.pid or 0})
+        sampler.mark_start()
+        await asyncio.sleep(args.interval)
+        procs = sampler.mark_end()
+        await asyncio.sleep((args.observe - 1) * args.interval)
         t_end = time.time()
         await worker.stop()
         histories = await fetch_histories(client, ids)
@@ -148,6 +154,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "first_check_lag_s": summary(first),
             "checks_late_by_an_interval_or_more": sum(1 for lag in lags if lag >= args.interval),
             "task_not_found_lines": sum(1 for line in log.splitlines() if "not found" in line.lower()),
+            "recordings_not_checked_within_observation": args.n - sum(1 for s in stats if s.checks),
+            "procs_first_interval_after_kill": procs,
             "workdir": str(workdir),
         }
     finally:
