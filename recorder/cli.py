@@ -409,28 +409,29 @@ async def _stop(client: Client, args: argparse.Namespace, app_id: str) -> int:
     return 1 if outcome.finished and outcome.phase != "stopped" else 0
 
 
-async def _layout(client: Client, args: argparse.Namespace, app_id: str) -> int:
-    values: dict[str, Any] = {"mixed_video_layout": args.layout, "max_resolution_uid": args.max_resolution_uid}
-    if args.background_color:
-        values["background_color"] = args.background_color
+def build_update(args: argparse.Namespace) -> LayoutUpdate | SubscriptionUpdate:
+    """The LayoutUpdate of `layout` or the SubscriptionUpdate of `subscription`, validated before any connection."""
     try:
-        layout = LayoutUpdate(**values)
+        if args.command == "layout":
+            values: dict[str, Any] = {"mixed_video_layout": args.layout, "max_resolution_uid": args.max_resolution_uid}
+            if args.background_color:
+                values["background_color"] = args.background_color
+            return LayoutUpdate(**values)
+        if args.audio is None and args.video is None:
+            raise UsageError("give --audio, --video or both: the uids the recorder subscribes to")
+        return SubscriptionUpdate(subscribe_audio_uids=args.audio, subscribe_video_uids=args.video)
     except ValidationError as exc:
         raise UsageError(validation_message(exc)) from None
-    result = await api.update_layout(client, args.channel, layout, app_id=app_id)
-    _out(f"layout of {args.channel} updated (sid {result.sid})")
-    return 0
 
 
-async def _subscription(client: Client, args: argparse.Namespace, app_id: str) -> int:
-    if args.audio is None and args.video is None:
-        raise UsageError("give --audio, --video or both: the uids the recorder subscribes to")
-    try:
-        subscription = SubscriptionUpdate(subscribe_audio_uids=args.audio, subscribe_video_uids=args.video)
-    except ValidationError as exc:
-        raise UsageError(validation_message(exc)) from None
-    result = await api.update_subscription(client, args.channel, subscription, app_id=app_id)
-    _out(f"subscription of {args.channel} updated (sid {result.sid})")
+async def _update(
+    client: Client, args: argparse.Namespace, app_id: str, update: LayoutUpdate | SubscriptionUpdate
+) -> int:
+    if isinstance(update, LayoutUpdate):
+        result = await api.update_layout(client, args.channel, update, app_id=app_id)
+    else:
+        result = await api.update_subscription(client, args.channel, update, app_id=app_id)
+    _out(f"{args.command} of {args.channel} updated (sid {result.sid})")
     return 0
 
 
@@ -523,6 +524,7 @@ async def _dispatch(argv: list[str]) -> int:
     if args.command == "serve":
         return await _serve(args, settings)
     request = build_request(args, settings) if args.command == "start" else None
+    update = build_update(args) if args.command in ("layout", "subscription") else None
     app_id = _app_id(settings) if args.command in _CHANNEL_COMMANDS else ""
     client = await connect()
     if args.command == "start":
@@ -534,10 +536,8 @@ async def _dispatch(argv: list[str]) -> int:
         return await _stop(client, args, app_id)
     if args.command == "list":
         return await _list(client, args, settings.app_id or None)
-    if args.command == "layout":
-        return await _layout(client, args, app_id)
-    if args.command == "subscription":
-        return await _subscription(client, args, app_id)
+    if update is not None:
+        return await _update(client, args, app_id, update)
     return await _watch(client, args, app_id)
 
 

@@ -274,3 +274,63 @@ async def test_no_worker_is_reported_in_one_line(
     finally:
         # No worker ever ran it, so no recorder exists in Agora: terminating leaves nothing behind.
         await cli_env.client.get_workflow_handle(api.workflow_id(APP_ID, ch)).terminate("test cleanup")
+
+
+@pytest.mark.devserver
+async def test_layout_subscription_and_both_kinds_of_stop(cli_env: Rig, capsys: pytest.CaptureFixture[str]):
+    """layout and subscription reach the running recorder; stop --wait answers what it still waits for when Agora is
+    slow, and stop --no-wait returns at once while the recording stops on its own."""
+    ch = channel()
+    cli_env.emulator.join(ch, TEACHER)
+    assert await cli.run(["start", ch, *UIDS, "--max-idle", "1m", "--check-interval", "30s", "--wait"]) == 0
+    sid = tasks_of(cli_env.emulator, ch)[0]["sid"]
+    capsys.readouterr()
+    assert await cli.run(["layout", ch, "--layout", "1", "--background-color", "#FF0000"]) == 0
+    assert capsys.readouterr().out.strip() == f"layout of {ch} updated (sid {sid})"
+    assert await cli.run(["subscription", ch, "--audio", "1001,1002", "--video", "1001"]) == 0
+    assert capsys.readouterr().out.strip() == f"subscription of {ch} updated (sid {sid})"
+    assert tasks_of(cli_env.emulator, ch)[0]["updates"] == 2
+
+    cli_env.emulator.inject("stop", "delay", cname=ch, delay=4)
+    assert await cli.run(["stop", ch, "--wait", "1s", "--json"]) == 0
+    outcome = json.loads(capsys.readouterr().out)
+    assert (outcome["finished"], outcome["phase"], outcome["waiting_for"]) == (
+        False,
+        "stopping",
+        [f"the stop of sid {sid}"],
+    )
+    assert await cli.run(["stop", ch, "--wait", "30s"]) == 0
+    assert f"recording of {ch} (mix): stopped, ended by requested" in capsys.readouterr().out
+
+    other = channel()
+    cli_env.emulator.join(other, TEACHER)
+    assert await cli.run(["start", other, *UIDS, "--max-idle", "1m", "--check-interval", "30s", "--wait"]) == 0
+    capsys.readouterr()
+    assert await cli.run(["stop", other, "--no-wait"]) == 0
+    assert capsys.readouterr().out.strip().startswith(f"stop requested for {other} (workflow recording:{APP_ID}:")
+    for _ in range(100):
+        if (await api.describe_recording(cli_env.client, other, app_id=APP_ID)).phase == "stopped":
+            break
+        await asyncio.sleep(0.2)
+    assert [t["running"] for t in tasks_of(cli_env.emulator, other)] == [False]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["layout", "c1", "--layout", "2"], "maxResolutionUid None is not allowed"),
+        (["layout", "c1", "--layout", "1", "--background-color", "red"], "background_color"),
+        (["layout", "c1"], "the following arguments are required: --layout"),
+        (["subscription", "c1"], "give --audio, --video or both"),
+        (["stop", "c1", "--wait", "1s", "--no-wait"], "not allowed with"),
+        (["start", "c1", *UIDS, "--wait", "--timeout", "soon"], "'soon' is not a duration"),
+    ],
+)
+async def test_bad_update_and_stop_options_exit_2(
+    argv: list[str], expected: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """A layout, subscription or stop option that cannot work exits 2 with one line naming it, before any connection."""
+    monkeypatch.setenv("AGORA_APP_ID", APP_ID)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")  # never reached
+    assert await cli.run(argv) == 2
+    assert expected in one_error_line(capsys.readouterr().err)
