@@ -46,7 +46,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from recorder import api, schedule_cli, worker
 from recorder.connection import ConnectionError_, connect
-from recorder.settings import Settings, SettingsError, load_settings, variable
+from recorder.settings import Settings, SettingsError, check_ncs_path, load_settings, variable
 from workflows.models import LayoutUpdate, RecordingManifest, RecordingRequest, RecordingStatus, SubscriptionUpdate
 from workflows.recording import RecordingWorkflow
 
@@ -184,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the HTTP API (recorder.service) on RECORDER_SERVICE_BIND")
     serve.add_argument("--host", help="address to bind (default from RECORDER_SERVICE_BIND, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default from RECORDER_SERVICE_BIND, 8080)")
+    serve.add_argument(
+        "--ncs-path",
+        help="route of Agora's callbacks when AGORA_NCS_SECRET is set (default RECORDER_NCS_PATH, /agora/ncs)",
+    )
     schedule_cli.add_parser(sub)
     sub.add_parser("demo", help="run the demo (same as `python -m recorder.demo`)", add_help=False)
     return parser
@@ -440,6 +444,12 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
         service = importlib.import_module("recorder.service")
     except ModuleNotFoundError as exc:
         raise UsageError(f"the HTTP service needs {exc.name}: pip install '{DISTRIBUTION}[service]'") from None
+    if args.ncs_path is not None:
+        try:
+            check_ncs_path(args.ncs_path, "--ncs-path")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        settings = settings.model_copy(update={"ncs_path": args.ncs_path})
     try:
         rc: int = await service.serve(settings, host=args.host, port=args.port)
     except SettingsError as exc:

@@ -34,13 +34,13 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from recorder.api import workflow_id
+from recorder.settings import DEFAULT_NCS_PATH
 from workflows import names
 from workflows.inbox import CallbackInboxWorkflow
 from workflows.models import RecorderEvent
 
 log = logging.getLogger("recorder.ncs")
 
-DEFAULT_PATH = "/agora/ncs"
 # Agora's callbacks are small JSON documents (a file list at most); anything far larger is not one of them.
 MAX_BODY_BYTES = 64 * 1024
 CLOUD_RECORDING = 3
@@ -160,7 +160,7 @@ class Receiver:
         app_id: str,
         secrets: Sequence[str],
         task_queue: str,
-        path: str = DEFAULT_PATH,
+        path: str = DEFAULT_NCS_PATH,
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         if not [s for s in secrets if s]:

@@ -45,6 +45,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from recorder import api
 from recorder.connection import ConnectionError_, connect
+from recorder.ncs import Receiver
 from recorder.search_attributes import ensure_search_attributes
 from recorder.service_ops import configure_logging, runtime, tracing_interceptors
 from recorder.settings import ApiToken, Settings, SettingsError
@@ -791,10 +792,12 @@ async def serve(
     """Run the HTTP API until SIGTERM or Ctrl-C (RECORDER_SERVICE_BIND unless `host`/`port`); the exit code."""
     if not settings.app_id:
         raise SettingsError("settings: AGORA_APP_ID is missing: the service serves one App ID's recordings")
-    if not settings.api_tokens:
+    if not settings.api_tokens and not settings.ncs_secrets:
         raise SettingsError(
-            "settings: RECORDER_API_TOKENS is missing: the service answers only requests with a bearer token; set "
-            "name:token:scope entries separated by commas (scope read or write), e.g. backend:<24+ random chars>:write"
+            "settings: RECORDER_API_TOKENS and AGORA_NCS_SECRET are both missing: the service answers only requests "
+            "with a bearer token and callbacks signed by Agora; set RECORDER_API_TOKENS to name:token:scope entries "
+            "separated by commas (scope read or write), e.g. backend:<24+ random chars>:write, and/or AGORA_NCS_SECRET "
+            "to the secret of Agora's Notification Center Service"
         )
     configure_logging(settings)
     bind = settings.bind("service")
@@ -807,7 +810,23 @@ async def serve(
             log.info("registered search attributes: %s", ", ".join(added))
     except RPCError as err:
         log.warning("could not register the search attributes (%s): starts will say what to run", err.message)
-    app = create_app(client, settings, extra_routes=extra_routes)
+    routes = list(extra_routes)
+    if settings.ncs_secrets:
+        receiver = Receiver(
+            client,
+            app_id=settings.app_id,
+            secrets=[s.get_secret_value() for s in settings.ncs_secrets],
+            task_queue=settings.task_queue,
+            path=settings.ncs_path,
+        )
+        routes += receiver.routes()
+        count = len(settings.ncs_secrets)
+        log.info("taking Agora's signed callbacks at POST %s (%d secret(s))", settings.ncs_path, count)
+    else:
+        log.info("AGORA_NCS_SECRET is not set: no callback route; recordings learn by polling alone")
+    if not settings.api_tokens:
+        log.warning("RECORDER_API_TOKENS is not set: every API request is refused with 401; only callbacks are served")
+    app = create_app(client, settings, extra_routes=routes)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="off", server_header=False)
     server = uvicorn.Server(config)
     log.info("serving the recording API at http://%s:%d (docs at /docs)", host, port)

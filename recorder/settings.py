@@ -42,6 +42,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 TRACING = ("off", "otlp", "console")
 DEFAULT_SERVICE_BIND = "127.0.0.1:8080"
+DEFAULT_NCS_PATH = "/agora/ncs"
 # A bearer token: at least 16 characters, none of which is a separator of RECORDER_API_TOKENS.
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{16,}$")
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -158,6 +159,27 @@ class Settings(BaseSettings):
     )
     api_tokens: Annotated[tuple[ApiToken, ...], NoDecode] = Field(default=(), validation_alias="RECORDER_API_TOKENS")
     tracing: str = Field(default="off", validation_alias="RECORDER_TRACING")
+    ncs_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(),
+        validation_alias="AGORA_NCS_SECRET",
+        description="the NCS secret(s) Agora signs its callbacks with, comma-separated during a rotation",
+    )
+    ncs_path: str = Field(
+        default=DEFAULT_NCS_PATH, validation_alias="RECORDER_NCS_PATH", description="the callback route of the service"
+    )
+
+    @field_validator("ncs_secrets", mode="before")
+    @classmethod
+    def _ncs_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(SecretStr(part.strip()) for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("ncs_path")
+    @classmethod
+    def _ncs_path(cls, value: str) -> str:
+        check_ncs_path(value, "RECORDER_NCS_PATH")
+        return value
 
     @field_validator("api_tokens", mode="before")
     @classmethod
@@ -316,6 +338,7 @@ class Settings(BaseSettings):
         """Every secret value these settings hold, for scrubbing."""
         values = [self.customer_secret.get_secret_value()]
         values += [t.token.get_secret_value() for t in self.api_tokens]
+        values += [s.get_secret_value() for s in self.ncs_secrets]
         if self.app_certificate is not None:
             values.append(self.app_certificate.get_secret_value())
         for p in self.profiles().values():
@@ -326,6 +349,12 @@ class Settings(BaseSettings):
     def is_emulator(self) -> bool:
         """True when the settings point at a local emulator rather than Agora."""
         return self.base_url.startswith(("http://127.", "http://localhost", "http://[::1]"))
+
+
+def check_ncs_path(value: str, name: str) -> None:
+    """Refuse a callback route that is not an absolute URL path of plain segments."""
+    if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
+        raise ValueError(f"{name} must be an absolute URL path such as {DEFAULT_NCS_PATH}, got {value!r}")
 
 
 def check_bind(value: str, name: str, *, example: str = DEFAULT_SERVICE_BIND) -> None:
