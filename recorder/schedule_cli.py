@@ -9,14 +9,13 @@
 
 A class is named by its channel (all its slots) or its channel and slot (`mon-0900`), or by the schedule id itself
 (`class:<app id>:math-101:mon-0900`). Bad input is one line on stderr and exit code 2, and nothing is created.
-The time zone is `--tz`, else RECORDER_TIMEZONE from the environment.
+The time zone is `--tz`, else RECORDER_TIMEZONE (settings).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -156,8 +155,8 @@ def _settings() -> Settings:
         raise base.UsageError(str(exc)) from None
 
 
-def _timezone(given: str | None) -> str | None:
-    return given or os.environ.get(TIMEZONE_ENV) or None
+def _timezone(given: str | None, settings: Settings) -> str | None:
+    return given or settings.timezone
 
 
 def _day(text: str | None, what: str) -> date | None:
@@ -167,7 +166,7 @@ def _day(text: str | None, what: str) -> date | None:
 def _specs_from_args(args: argparse.Namespace, settings: Settings) -> list[schedules.ClassSpec]:
     """The classes of `schedule add`, all validated before anything is created."""
     try:
-        zone = _timezone(args.tz)
+        zone = _timezone(args.tz, settings)
         if zone is None:
             raise schedules.ScheduleInputError(
                 f"no time zone: give --tz (e.g. Europe/Berlin) or set {TIMEZONE_ENV}; a class time is local"
@@ -216,7 +215,8 @@ def _specs_from_ics(args: argparse.Namespace, settings: Settings) -> list[schedu
             raise ValueError(str(exc)) from None
 
     try:
-        return schedules.classes_from_ics(data, request_for, channels=mapping, default_timezone=_timezone(args.tz))
+        zone = _timezone(args.tz, settings)
+        return schedules.classes_from_ics(data, request_for, channels=mapping, default_timezone=zone)
     except schedules.ScheduleInputError as exc:
         raise base.UsageError(f"{args.file}: {exc}; nothing was created") from None
 

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterable
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -159,6 +160,11 @@ class Settings(BaseSettings):
     )
     api_tokens: Annotated[tuple[ApiToken, ...], NoDecode] = Field(default=(), validation_alias="RECORDER_API_TOKENS")
     tracing: str = Field(default="off", validation_alias="RECORDER_TRACING")
+    timezone: str | None = Field(
+        default=None,
+        validation_alias="RECORDER_TIMEZONE",
+        description="IANA time zone of `recorder schedule` classes given without --tz",
+    )
     ncs_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
         default=(),
         validation_alias="AGORA_NCS_SECRET",
@@ -167,6 +173,18 @@ class Settings(BaseSettings):
     ncs_path: str = Field(
         default=DEFAULT_NCS_PATH, validation_alias="RECORDER_NCS_PATH", description="the callback route of the service"
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            allowed = "an IANA time zone such as Europe/Berlin"
+            raise ValueError(f"RECORDER_TIMEZONE must be {allowed}, got {value!r}") from None
+        return value
 
     @field_validator("ncs_secrets", mode="before")
     @classmethod

@@ -83,6 +83,27 @@ async def test_a_channel_agora_refuses_is_bad_input(cli_env: Client, capsys: pyt
     assert await nothing_for(cli_env, "math/101")
 
 
+async def test_the_default_zone_is_a_setting_read_from_dot_env_too(
+    cli_env: Client, capsys: pytest.CaptureFixture[str], tmp_path: Path
+):
+    """RECORDER_TIMEZONE in the working directory's .env is the zone of a class given without --tz; a bad one is
+    refused in one line before anything is created."""
+    ch = channel()
+    (tmp_path / ".env").write_text("RECORDER_TIMEZONE=Asia/Tokyo\n")
+    assert await cli.run(["schedule", "add", ch, *changed(CLASS, tz=None), *UIDS]) == 0
+    capsys.readouterr()
+    sid = schedules.schedule_id(APP_ID, ch, "mon-0900")
+    report = await schedules.describe_class(cli_env, sid)
+    assert report.slot is not None and report.slot.timezone == "Asia/Tokyo"
+    await schedules.delete_class(cli_env, sid)
+
+    other = channel()
+    (tmp_path / ".env").write_text("RECORDER_TIMEZONE=Mars/Olympus\n")
+    assert await cli.run(["schedule", "add", other, *changed(CLASS, tz=None), *UIDS]) == 2
+    assert "RECORDER_TIMEZONE must be an IANA time zone" in one_error_line(capsys.readouterr().err)
+    assert await nothing_for(cli_env, other)
+
+
 PHYSICS = """
 UID:physics@school
 SUMMARY:Physics
