@@ -29,6 +29,7 @@ import inspect
 import json
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -574,9 +575,13 @@ def main(argv: Sequence[str] | None = None, *, _exit: bool = True) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         rc = _demo(args[1:]) if args[:1] == ["demo"] else asyncio.run(run(args))
+        sys.stdout.flush()
     except KeyboardInterrupt:
         rc = 130
-    sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`recorder list | head -1`): that is no error of ours, and no traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        rc = 128 + signal.SIGPIPE
     sys.stderr.flush()
     if _exit:
         os._exit(rc)

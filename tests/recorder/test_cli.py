@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -245,6 +247,27 @@ def test_console_script_exits_with_the_code_and_one_line(tmp_path):
     assert proc.returncode == 2
     assert one_error_line(proc.stderr).startswith("recorder: uid '0' is not allowed")
     assert proc.stdout == ""
+
+
+def test_a_reader_that_goes_away_is_no_error(tmp_path):
+    """`recorder ... | head -1`: output to a pipe nobody reads any more ends quietly, with no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "recorder.cli", "--version"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={"PATH": "/usr/bin:/bin"},
+            cwd=tmp_path,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.stderr == ""
+    assert proc.returncode == 128 + signal.SIGPIPE
 
 
 @pytest.mark.devserver
