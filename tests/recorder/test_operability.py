@@ -185,15 +185,24 @@ def test_version_is_the_installed_one(capsys: pytest.CaptureFixture[str]):
     assert proc.stdout.strip() == f"recorder {version(cli.DISTRIBUTION)}"
 
 
-async def test_serve_refuses_to_start_without_tokens(
+async def test_serve_refuses_to_start_without_tokens_or_an_ncs_secret(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
-    """`recorder serve` without RECORDER_API_TOKENS exits 2 with one line saying how to set them."""
+    """`recorder serve` with neither RECORDER_API_TOKENS nor AGORA_NCS_SECRET (empty counts as unset) exits 2 with
+    one line saying how to set either, before it reaches Temporal."""
     monkeypatch.setenv("AGORA_APP_ID", "app")
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")  # never reached
     monkeypatch.delenv("RECORDER_API_TOKENS", raising=False)
-    assert await cli.run(["serve", "--port", str(free_port())]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("recorder: settings: RECORDER_API_TOKENS is missing")
+    for ncs_secret in (None, "", " , "):
+        if ncs_secret is None:
+            monkeypatch.delenv("AGORA_NCS_SECRET", raising=False)
+        else:
+            monkeypatch.setenv("AGORA_NCS_SECRET", ncs_secret)
+        assert await cli.run(["serve", "--port", str(free_port())]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1, err
+        assert err[0].startswith("recorder: settings: RECORDER_API_TOKENS and AGORA_NCS_SECRET are both missing")
+        assert "RECORDER_API_TOKENS to name:token:scope" in err[0] and "and/or AGORA_NCS_SECRET" in err[0]
 
 
 @pytest.mark.devserver

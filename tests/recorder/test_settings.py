@@ -71,3 +71,40 @@ def test_a_dotenv_file_sets_recorder_values_and_the_log_level(tmp_path: Path, mo
     )
     monkeypatch.setenv("RECORDER_TASK_QUEUE", "queue-from-environment")
     assert load_settings(require=()).task_queue == "queue-from-environment"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("ncs-secret-only-one", ["ncs-secret-only-one"]),
+        (" ncs-secret-new , ncs-secret-old ", ["ncs-secret-new", "ncs-secret-old"]),
+        ("", []),
+        (" , ", []),
+    ],
+    ids=["one", "two-with-spaces", "empty", "only-separators"],
+)
+def test_ncs_secrets_are_comma_separated_and_kept_secret(
+    value: str, expected: list[str], monkeypatch: pytest.MonkeyPatch
+):
+    """AGORA_NCS_SECRET gives one secret, or several trimmed ones for a rotation, or none when empty; each is masked in
+    the settings' repr and listed among the secrets the logs scrub."""
+    monkeypatch.setenv("AGORA_NCS_SECRET", value)
+    s = load_settings(require=(), _env_file=None)
+    assert [secret.get_secret_value() for secret in s.ncs_secrets] == expected
+    assert set(expected) <= set(s.secrets())
+    assert not any(secret in repr(s) for secret in expected)
+
+
+def test_the_ncs_path_defaults_to_agora_ncs_and_a_bad_one_is_one_line(monkeypatch: pytest.MonkeyPatch):
+    """RECORDER_NCS_PATH defaults to /agora/ncs, takes another absolute path, and refuses anything else by name."""
+    monkeypatch.delenv("RECORDER_NCS_PATH", raising=False)
+    assert load_settings(require=(), _env_file=None).ncs_path == "/agora/ncs"
+    monkeypatch.setenv("RECORDER_NCS_PATH", "/hooks/agora-ncs.v2")
+    assert load_settings(require=(), _env_file=None).ncs_path == "/hooks/agora-ncs.v2"
+    for bad in ("agora/ncs", "/", "/agora/ncs/", "/agora/ncs?x=1", "/agora ncs", "https://example.com/ncs"):
+        monkeypatch.setenv("RECORDER_NCS_PATH", bad)
+        with pytest.raises(SettingsError) as exc:
+            load_settings(require=(), _env_file=None)
+        assert str(exc.value) == (
+            f"settings: RECORDER_NCS_PATH must be an absolute URL path such as /agora/ncs, got {bad!r}"
+        )
