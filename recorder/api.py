@@ -46,7 +46,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from recorder.search_attributes import ensure_search_attributes, is_missing_search_attribute, registration_hint
 from recorder.settings import load_settings
 from workflows import names
+from workflows.inbox import CallbackInboxWorkflow
 from workflows.models import (
+    InboxView,
     JoinRequest,
     JoinResult,
     LayoutUpdate,
@@ -70,6 +72,8 @@ __all__ = [
     "SearchAttributesMissing",
     "StartOutcome",
     "StopOutcome",
+    "UnownedCallback",
+    "UnownedCallbacks",
     "UpdateRefused",
     "describe_recording",
     "list_recordings",
@@ -78,6 +82,7 @@ __all__ = [
     "start_recording",
     "stop_recording",
     "stop_within",
+    "unowned_callbacks",
     "update_layout",
     "update_subscription",
     "workflow_id",
@@ -190,6 +195,77 @@ class RecordingSummary(BaseModel):
     restarts: int | None
     status: str
     start_time: datetime
+
+
+class UnownedCallback(BaseModel):
+    """One of Agora's callbacks about a channel or sid that no running recording owns, as the App ID's inbox kept it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    sid: str
+    uid: str | None = Field(description="the recorder's uid the callback names (payload.uid)")
+    event_type: int
+    event_name: str = Field(description="Agora's msgName of the event type, or 'unknown'")
+    event_time: datetime | None = Field(description="when the event happened (payload.sendts)")
+    received_at: datetime = Field(description="when the inbox took it")
+    notice_id: str
+
+
+class EventCount(BaseModel):
+    """How many unowned callbacks of one event type the inbox has taken."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_type: int
+    event_name: str
+    count: int
+
+
+class UnownedCallbacks(BaseModel):
+    """What the App ID's callback inbox holds: the latest unowned callbacks, oldest first, and the counts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str = Field(description="the inbox workflow's id")
+    exists: bool = Field(description="False until a first callback reached the inbox: nothing was received")
+    total: int = Field(description="every distinct unowned callback the inbox has taken")
+    counts: list[EventCount] = Field(description="per event type, most frequent first")
+    callbacks: list[UnownedCallback] = Field(description="the latest ones kept, oldest first")
+
+
+# Agora's msgName of each Cloud Recording event type (the NCS event table); 13 is named in no table.
+EVENT_NAMES: dict[int, str] = {
+    1: "cloud_recording_error",
+    2: "cloud_recording_warning",
+    3: "cloud_recording_status_update",
+    4: "cloud_recording_file_infos",
+    11: "session_exit",
+    12: "session_failover",
+    13: "high_availability_registered",
+    30: "uploader_started",
+    31: "uploaded",
+    32: "backuped",
+    33: "uploading_progress",
+    40: "recorder_started",
+    41: "recorder_leave",
+    42: "recorder_slice_start",
+    43: "audio_stream_state_changed",
+    44: "video_stream_state_changed",
+    45: "recorder_snapshot_file",
+    70: "web_recorder_started",
+    71: "web_recorder_stopped",
+    72: "web_recorder_capability_limit",
+    73: "web_recorder_reload",
+    90: "download_failed",
+    100: "rtmp_publish_status",
+    1001: "postpone_transcode_final_result",
+}
+
+
+def event_name(event_type: int) -> str:
+    """Agora's name of a Cloud Recording event type, or 'unknown'."""
+    return EVENT_NAMES.get(event_type, "unknown")
 
 
 def workflow_id(app_id: str, channel: str) -> str:
@@ -521,6 +597,39 @@ async def recording_manifest(client: Client, channel: str, *, app_id: str) -> Re
         if err.status == RPCStatusCode.NOT_FOUND:
             raise RecordingNotFound(channel, handle.id) from None
         raise
+
+
+async def unowned_callbacks(client: Client, *, app_id: str, limit: int | None = None) -> UnownedCallbacks:
+    """The callbacks about channels or sids no running recording owns (the App ID's inbox), the latest `limit` of them;
+    `exists` is False while no such callback has been received."""
+    handle = client.get_workflow_handle_for(CallbackInboxWorkflow.run, names.inbox_id(app_id))
+    try:
+        view: InboxView = await handle.query(CallbackInboxWorkflow.view, rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return UnownedCallbacks(workflow_id=handle.id, exists=False, total=0, counts=[], callbacks=[])
+        raise
+    kept = view.events if limit is None else view.events[-limit:] if limit > 0 else []
+    counts = sorted(view.counts.items(), key=lambda item: (-item[1], item[0]))
+    return UnownedCallbacks(
+        workflow_id=handle.id,
+        exists=True,
+        total=view.total,
+        counts=[EventCount(event_type=kind, event_name=event_name(kind), count=n) for kind, n in counts],
+        callbacks=[
+            UnownedCallback(
+                channel=kept_event.event.cname,
+                sid=kept_event.event.sid,
+                uid=kept_event.event.uid,
+                event_type=kept_event.event.event_type,
+                event_name=event_name(kept_event.event.event_type),
+                event_time=kept_event.event.happened_at,
+                received_at=kept_event.received_at,
+                notice_id=kept_event.event.notice_id,
+            )
+            for kept_event in kept
+        ],
+    )
 
 
 def _quote(value: str) -> str:

@@ -7,6 +7,7 @@
     recorder layout math-101 --layout 1
     recorder subscription math-101 --audio 1001,1002 --video 1001
     recorder list --all [--phase recording] [--channel math-101]
+    recorder callbacks [--limit 50] [--json]   # Agora's callbacks about channels no running recording owns
     recorder worker            # same as `python worker.py`
     recorder serve             # the HTTP API (recorder.service)
     recorder --version
@@ -177,6 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--all", action="store_true", help="include recordings that have ended")
     lst.add_argument("--json", action="store_true")
 
+    callbacks = sub.add_parser(
+        "callbacks", help="Agora's callbacks about channels or sids no running recording owns (the App ID's inbox)"
+    )
+    callbacks.add_argument(
+        "--limit", type=_positive, default=50, help="show the latest N callbacks kept (default 50; counts cover all)"
+    )
+    callbacks.add_argument("--json", action="store_true")
+
     watch = sub.add_parser("watch", help="a live status line until the recording ends, then its manifest")
     watch.add_argument("channel")
     watch.add_argument("--interval", type=parse_duration, default=timedelta(seconds=2))
@@ -200,6 +209,12 @@ def version() -> str:
         return importlib.metadata.version(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
         return "unknown (not installed)"
+
+
+def _positive(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
 
 
 def _uid_list(text: str) -> list[str]:
@@ -350,6 +365,37 @@ def format_list(rows: Sequence[api.RecordingSummary]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table)
 
 
+def format_callbacks(inbox: api.UnownedCallbacks, app_id: str) -> str:
+    """The unowned callbacks: a headline with the counts per event type, then the latest ones as a table."""
+    if not inbox.exists:
+        return (
+            f"no unowned callbacks: nothing about a channel without a recording has reached App ID {app_id}'s callback "
+            f"inbox ({inbox.workflow_id}) yet"
+        )
+    lines = [
+        f"{inbox.total} unowned callback(s) in {inbox.workflow_id}: about channels or sids no running recording owns "
+        "(a recorder started elsewhere, or one that outlived its recording)",
+        "by type: " + ", ".join(f"{c.event_type} {c.event_name} ×{c.count}" for c in inbox.counts),
+    ]
+    if len(inbox.callbacks) < inbox.total:
+        lines.append(f"the latest {len(inbox.callbacks)}, oldest first:")
+    header = ("RECEIVED", "EVENT TIME", "CHANNEL", "SID", "UID", "EVENT")
+    table = [header] + [
+        (
+            _t(c.received_at),
+            _t(c.event_time),
+            c.channel or "-",
+            c.sid or "-",
+            c.uid or "-",
+            f"{c.event_type} {c.event_name}",
+        )
+        for c in inbox.callbacks
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    return "\n".join(lines)
+
+
 def _out(text: str, stream: TextIO | None = None) -> None:
     print(text, file=stream or sys.stdout, flush=True)
 
@@ -469,6 +515,12 @@ async def _list(client: Client, args: argparse.Namespace, app_id: str | None) ->
     return 0
 
 
+async def _callbacks(client: Client, args: argparse.Namespace, app_id: str) -> int:
+    inbox = await api.unowned_callbacks(client, app_id=app_id, limit=args.limit)
+    _out(inbox.model_dump_json(indent=2) if args.json else format_callbacks(inbox, app_id))
+    return 0
+
+
 async def _watch(client: Client, args: argparse.Namespace, app_id: str) -> int:
     handle = client.get_workflow_handle_for(RecordingWorkflow.run, api.workflow_id(app_id, args.channel))
     interval = max(args.interval.total_seconds(), 0.2)
@@ -536,7 +588,7 @@ async def _dispatch(argv: list[str]) -> int:
         return await _serve(args, settings)
     request = build_request(args, settings) if args.command == "start" else None
     update = build_update(args) if args.command in ("layout", "subscription") else None
-    app_id = _app_id(settings) if args.command in _CHANNEL_COMMANDS else ""
+    app_id = _app_id(settings) if args.command in (*_CHANNEL_COMMANDS, "callbacks") else ""
     client = await connect()
     if args.command == "start":
         assert request is not None
@@ -547,6 +599,8 @@ async def _dispatch(argv: list[str]) -> int:
         return await _stop(client, args, app_id)
     if args.command == "list":
         return await _list(client, args, settings.app_id or None)
+    if args.command == "callbacks":
+        return await _callbacks(client, args, app_id)
     if update is not None:
         return await _update(client, args, app_id, update)
     return await _watch(client, args, app_id)
