@@ -406,12 +406,24 @@ class StartClientRequest(_Request):
                 raise _mode_error("audioProfile", mode, "only in mix mode")
         if rc is not None and mode != "individual" and rc.stream_mode is not None:
             raise _mode_error("streamMode", mode, "only in individual mode")
+        # start.mdx's required fields, which Agora refuses with code 2 when they are missing.
+        if rc is not None and mode == "individual" and rc.subscribe_uid_group is None:
+            raise invalid("subscribeUidGroup", None, "0..5 in individual mode: the peak number of subscribed uids")
+        if files is None and self.snapshot_config is None:
+            raise invalid("recordingFileConfig", None, "required unless the task takes screenshots only")
+        if self.snapshot_config is not None and rc is not None:
+            if rc.stream_types == 0:
+                raise invalid("streamTypes", 0, "1 or 2 when taking screenshots")
+            if rc.subscribe_audio_uids is not None and rc.subscribe_video_uids is None:
+                raise invalid("subscribeVideoUids", None, "required with subscribeAudioUids when taking screenshots")
 
 
 class AcquireClientRequest(_Request):
     """clientRequest of acquire."""
 
-    scene: Literal[0, 1, 2] = 0
+    # 0 realtime (individual, mix), 1 web page. Agora's 2 (postponed transcoding) needs start's appsCollection and
+    # transcodeOptions, which this client cannot send: a scene-2 resource could only be started wrongly.
+    scene: Literal[0, 1] = 0
     resource_expired_hour: int = limits.AGORA_DEFAULT_RESOURCE_EXPIRED_HOUR
     exclude_resource_ids: list[str] | None = None
     region_affinity: Literal[0, 1, 2, 3, 4] | None = None

@@ -100,8 +100,21 @@ def mix_start() -> StartClientRequest:
     )
 
 
+def individual_start(
+    *, uid_group: int | None = None, snapshot: bool = False, stream_types: int = 2, **lists: list[str]
+) -> StartClientRequest:
+    """An individual start: recording files, or screenshots only with `snapshot`."""
+    return StartClientRequest(
+        recording_config=RecordingConfig(stream_types=stream_types, subscribe_uid_group=uid_group, **lists),
+        recording_file_config=None if snapshot else RecordingFileConfig(av_file_type=["hls"]),
+        snapshot_config=SnapshotConfig() if snapshot else None,
+        storage_config=storage(),
+    )
+
+
 def web_start() -> StartClientRequest:
     return StartClientRequest(
+        recording_file_config=RecordingFileConfig(av_file_type=["hls"]),
         storage_config=storage(),
         extension_service_config=ExtensionServiceConfig(
             extension_services=[
@@ -137,7 +150,8 @@ BAD_REQUESTS: list[tuple[str, Callable[[AgoraClient], Any], type[Exception], str
         "resourceExpiredHour",
         "1..720",
     ),
-    ("scene", lambda c: AcquireClientRequest(scene=3), M, "scene", "0, 1 or 2"),
+    ("scene", lambda c: AcquireClientRequest(scene=3), M, "scene", "0 or 1"),
+    ("scene-2", lambda c: AcquireClientRequest(scene=2), M, "scene", "0 or 1"),
     ("sub-33", lambda c: RecordingConfig(subscribe_audio_uids=MANY), M, "subscribeAudioUids", "at most 32"),
     (
         "sub-uid-0",
@@ -316,6 +330,49 @@ BAD_REQUESTS: list[tuple[str, Callable[[AgoraClient], Any], type[Exception], str
         R,
         "extensionServiceConfig",
         "only in web",
+    ),
+    # Audit row 13: what start.mdx requires is refused before sending, as Agora refuses it (code 2).
+    (
+        "individual-no-uid-group",
+        lambda c: c.start(RESOURCE_ID, "individual", "room", "1", individual_start()),
+        R,
+        "subscribeUidGroup",
+        "0..5 in individual mode",
+    ),
+    (
+        "no-file-config",
+        lambda c: c.start(
+            RESOURCE_ID,
+            "mix",
+            "room",
+            "1",
+            StartClientRequest(recording_config=RecordingConfig(), storage_config=storage()),
+        ),
+        R,
+        "recordingFileConfig",
+        "unless the task takes screenshots only",
+    ),
+    (
+        "snapshot-audio-only",
+        lambda c: c.start(
+            RESOURCE_ID, "individual", "room", "1", individual_start(stream_types=0, snapshot=True, uid_group=0)
+        ),
+        R,
+        "streamTypes",
+        "1 or 2 when taking screenshots",
+    ),
+    (
+        "snapshot-audio-list-alone",
+        lambda c: c.start(
+            RESOURCE_ID,
+            "individual",
+            "room",
+            "1",
+            individual_start(snapshot=True, uid_group=0, subscribe_audio_uids=["1001"]),
+        ),
+        R,
+        "subscribeVideoUids",
+        "required with subscribeAudioUids",
     ),
     ("sid-dotdot", lambda c: c.query(RESOURCE_ID, "..", "mix"), R, "sid", "non-empty id"),
     ("sid-empty", lambda c: c.query(RESOURCE_ID, "", "mix"), R, "sid", "non-empty id"),
