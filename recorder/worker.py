@@ -28,7 +28,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.pacing import FleetPace, Pace
 from activities.recording import RecordingActivities
-from agora.client import AgoraClient
+from agora.client import AgoraClient, domain_order
 from recorder.connection import connect
 from recorder.search_attributes import ensure_search_attributes
 from recorder.service_ops import ProbeServer, configure_logging, runtime, tracing_interceptors
@@ -55,6 +55,28 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 )
 
 
+def agora_base_url(settings: Settings) -> str:
+    """The worker's first Agora domain: AGORA_BASE_URL when set, else the one Agora names first for AGORA_REGION.
+
+    Agora's switch-domain guidance puts api.sd-rtn.com first in mainland China and api.agora.io elsewhere, so an
+    unset AGORA_BASE_URL must not pin a worker in a cn- region to the settings' default domain.
+    """
+    return settings.base_url if "base_url" in settings.model_fields_set else domain_order(settings.region)[0]
+
+
+def agora_client(settings: Settings) -> AgoraClient:
+    """The worker's Agora client, trying Agora's domains in switch-domain order from `agora_base_url`."""
+    return AgoraClient(
+        app_id=settings.app_id,
+        customer_id=settings.customer_id,
+        customer_secret=settings.customer_secret,
+        base_url=agora_base_url(settings),
+        region=settings.region,
+        timeout=settings.request_timeout,
+        extra_secrets=settings.secrets(),
+    )
+
+
 @asynccontextmanager
 async def running_workers(
     client: Client, settings: Settings, *, queue: str | None = None
@@ -67,15 +89,7 @@ async def running_workers(
     queue = queue or settings.task_queue
     pace = Pace(settings.query_rate_per_worker)
     fleet = FleetPace(client, queue, pace, settings.query_rate, floor=settings.worker_processes)
-    agora = AgoraClient(
-        app_id=settings.app_id,
-        customer_id=settings.customer_id,
-        customer_secret=settings.customer_secret,
-        base_url=settings.base_url,
-        region=settings.region,
-        timeout=settings.request_timeout,
-        extra_secrets=settings.secrets(),
-    )
+    agora = agora_client(settings)
     acts = RecordingActivities(
         agora,
         app_id=settings.app_id,
@@ -200,7 +214,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         async with running_workers(client, settings):
             state["polling"] = True
             region = f", region {settings.region}" if settings.region else ""
-            log.info("%s %s (Agora at %s%s)", READY_LINE, settings.task_queue, settings.base_url, region)
+            log.info("%s %s (Agora at %s%s)", READY_LINE, settings.task_queue, agora_base_url(settings), region)
             await stop.wait()
             state["polling"] = False
             log.info("shutting down")

@@ -7,6 +7,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -14,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from emulator.testing import RunningEmulator
 from recorder.processes import PROJECT, WorkerProcess, child_env, worker_env
 from recorder.settings import DEFAULT_CACHED_RECORDINGS, SettingsError, load_settings
-from recorder.worker import running_workers
+from recorder.worker import agora_client, running_workers
 from tests.conftest import settings_for
 
 NO_CREDENTIALS: tuple[str, ...] = ()
@@ -102,3 +103,34 @@ async def test_a_worker_without_a_storage_profile_starts_and_says_recordings_wil
     finally:
         await worker.stop()
     assert len(warned) == 1 and "refused at its start as a local configuration error" in warned[0]
+
+
+@pytest.mark.parametrize(
+    ("variables", "hosts"),
+    [
+        (
+            {"AGORA_REGION": "cn-east-1"},
+            ["api.sd-rtn.com", "api.sd-rtn.com", "api.agora.io", "api-cn-east-1.sd-rtn.com"],
+        ),
+        ({"AGORA_REGION": "eu-west-1"}, ["api.agora.io", "api.agora.io", "api.sd-rtn.com", "api-eu-west-1.agora.io"]),
+        (
+            {"AGORA_REGION": "cn-east-1", "AGORA_BASE_URL": "https://api.agora.io"},
+            ["api.agora.io", "api.agora.io", "api.sd-rtn.com", "api-cn-east-1.sd-rtn.com"],
+        ),
+    ],
+)
+def test_the_worker_tries_agoras_domains_in_switch_domain_order_for_its_region(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], hosts: list[str]
+):
+    """Audit row 10: without AGORA_BASE_URL a cn- region starts at api.sd-rtn.com, elsewhere at api.agora.io."""
+    for name in ("AGORA_BASE_URL", "AGORA_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {
+        "AGORA_APP_ID": "a",
+        "AGORA_CUSTOMER_ID": "c",
+        "AGORA_CUSTOMER_SECRET": "s",
+        **variables,
+    }.items():
+        monkeypatch.setenv(name, value)
+    client = agora_client(load_settings(require=(), _env_file=None))
+    assert [httpx.URL(client.base_url_for(attempt)).host for attempt in (1, 2, 3, 4)] == hosts
