@@ -6,6 +6,7 @@ tests/emulator/test_audit.py; the workflow rules these rows touch are in tests/w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from typing import Any
@@ -22,11 +23,12 @@ from activities.recording import RecordingActivities, build_start_request, refus
 from activities.storage import StorageProfile
 from agora import models
 from agora.client import AgoraClient
-from emulator.testing import RunningEmulator
-from tests.conftest import worker_for
-from tests.workflows.helpers import request, requests_of, start, tasks_of
+from emulator.testing import RunningEmulator, running_emulator
+from tests.conftest import fast_emulator_config, worker_for
+from tests.workflows.helpers import TEACHER, request, requests_of, start, tasks_of
 from workflows import names, policy
 from workflows.models import QueryInput, RecordingRequest, StartInput, StopInput
+from workflows.recording import RecordingWorkflow
 
 PROFILE = StorageProfile(vendor=1, region=0, bucket="b", access_key="ak-1234", secret_key="sk-1234")
 BASE: dict[str, Any] = {"channel": "math-101", "uid": "527841", "backup_uid": "527842"}
@@ -210,3 +212,61 @@ async def test_row14_code_501_while_exiting_reads_as_a_recorder_on_its_way_out()
         acts.stop_recorder, StopInput(channel="c", uid="527841", mode="mix", resource_id="r", sid="s")
     )
     assert stopped.outcome == "already_exiting"
+
+
+async def test_row10_a_call_without_an_answer_is_retried_after_1_3_6_s_on_agoras_next_domain():
+    """Row 10: no answer is retried after 1, 3 and 6 s: the same domain, the other global one, the region's host."""
+
+    sent: list[httpx.Request] = []
+
+    def refuse(req: httpx.Request) -> httpx.Response:
+        sent.append(req)
+        raise httpx.ConnectError("connection refused", request=req)
+
+    client = AgoraClient(
+        app_id="app-1",
+        customer_id="c",
+        customer_secret="s3cret",
+        region="eu-west-1",
+        transport=httpx.MockTransport(refuse),
+    )
+    acts = RecordingActivities(client, app_id="app-1", storage_profiles={"default": PROFILE})
+    params = StartInput(request=RecordingRequest(**BASE), uid="527841", resource_id="r", token_expire_seconds=3600)
+    delays: list[float | None] = []
+    for attempt in (1, 2, 3, 4):
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(env.info, attempt=attempt)
+        with pytest.raises(ApplicationError) as exc:
+            await env.run(acts.start_recorder, params)
+        retry = exc.value.next_retry_delay
+        delays.append(None if exc.value.non_retryable else retry.total_seconds() if retry else None)
+    assert delays == [*policy.TRANSPORT_DELAYS, None] == [1.0, 3.0, 6.0, None]
+    assert [r.url.host for r in sent] == ["api.agora.io", "api.agora.io", "api.sd-rtn.com", "api-eu-west-1.agora.io"]
+
+
+async def test_row14_a_failover_probe_that_finds_an_exit_status_sends_no_stop(ts_env: WorkflowEnvironment):
+    """Row 14: a crashed recorder that query shows as status 20 is replaced, and its probe 90 s on stops nothing."""
+    req = request(max_duration=timedelta(minutes=8))
+    # The clock is frozen, so the crashed task shows status 20 to every query, the failover probe's included.
+    async with running_emulator(fast_emulator_config(speed=0, startup_seconds=0)) as emu:
+        emu.join(req.channel, TEACHER)
+        async with worker_for(ts_env.client, emu) as queue:
+            handle = await start(ts_env.client, queue, req)
+            sid = await _confirmed_sid(ts_env, handle)
+            emu.crash(sid)
+            manifest = await handle.result()
+        crashed = next(t for t in tasks_of(emu, req.channel) if t["sid"] == sid)
+    old = manifest.segments[0]
+    assert (old.end_reason, old.detail) == ("recorder_exited", "query status 20")
+    assert [s.uid for s in manifest.segments] == [req.uid, req.backup_uid] and manifest.restarts == 1
+    assert [r["op"] for r in crashed["requests"] if r["op"] == "stop"] == []
+
+
+async def _confirmed_sid(ts_env: WorkflowEnvironment, handle: Any) -> str:
+    """Let the workflow reach 'recording' and return its sid."""
+    for _ in range(20):
+        await ts_env.sleep(10)
+        status = await handle.query(RecordingWorkflow.status)
+        if status.phase == "recording" and status.sid is not None:
+            return str(status.sid)
+    raise AssertionError("recording never confirmed")
