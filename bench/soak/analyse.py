@@ -17,7 +17,7 @@ from typing import Any
 from bench.common import summary
 from bench.soak.drive import ClassRun, Driven
 from bench.soak.plan import ClassPlan, SoakSettings
-from bench.soak.report import ClassFigures, SoakReport
+from bench.soak.report import ClassFigures, FailoverFigures, SoakReport
 from bench.soak.snapshot import TaskRecord
 from workflows import policy
 
@@ -59,6 +59,12 @@ class _Analysis:
         # plus 60 s, time for the workflow's probe to find it back and stop it; in emulated seconds.
         self.allowed_dup = (policy.FAILOVER_WINDOW + 60.0) * self.speed
         self.found = Findings()
+        # Per sid, in order, whether each of its event-12 callbacks (session_failover) reached the receivers.
+        self.announcements: dict[str, list[bool]] = {}
+        notices = driven.callbacks["notices"] if driven.callbacks is not None else []
+        for notice in sorted(notices, key=lambda n: (n["sid"] or "", n["sequence"] or 0)):
+            if notice["eventType"] == 12 and not notice["forged"]:
+                self.announcements.setdefault(notice["sid"], []).append(bool(notice["delivered"]))
 
     def report(self) -> SoakReport:
         """Check every class, then sum up into the report."""
@@ -109,6 +115,8 @@ class _Analysis:
             redundant=self.s.redundant,
             callbacks=callbacks,
             crash_time_lost=_crash_time_lost(found.figures) if self.s.callbacks else {"all": _losses(found.figures)},
+            failovers=_failover_summary(found.figures),
+            load_average=self.d.load_average,
         )
 
     def _check_class(self, run: ClassRun, tasks: list[TaskRecord]) -> None:
@@ -229,16 +237,8 @@ class _Analysis:
         manifest = run.manifest
         assert manifest is not None
         class_start = self.d.emulated(manifest.started_at.timestamp())
-        up: list[tuple[float, float]] = []
-        for task in tasks:
-            up_at = next((at for at, status in task.status_history if status in (4, 5)), None)
-            if up_at is None:
-                continue
-            pieces = [(up_at, task.end(self.now))]
-            for f_start, f_end in task.failover_windows:
-                pieces = [p for a, b in pieces for p in ((a, min(b, f_start)), (max(a, f_end), b)) if p[0] < p[1]]
-            up += pieces
-        covered = _clip(_union(up), class_start, class_end)
+        pieces = {task.sid: self._up(task) for task in tasks}
+        covered = _clip(_union([p for task_pieces in pieces.values() for p in task_pieces]), class_start, class_end)
         length = max(class_end - class_start, 1e-9)
         # Each recorder crash costs the class the time until some recorder is up again (0 if another one was up).
         crashes = [t.ended_at for t in tasks if t.end_reason == "crashed" and t.ended_at is not None]
@@ -270,7 +270,77 @@ class _Analysis:
             stop_lag_s=round((last_end - class_end) / speed, 1),
             hears_callbacks=run.plan.hears_callbacks,
             crash_losses_s=[round(x, 1) for x in losses],
+            failovers=self._failovers(run, tasks, pieces, covered, class_start, class_end),
         )
+
+    def _up(self, task: TaskRecord) -> list[tuple[float, float]]:
+        """When a task was up: from its first status 4/5 to its end, minus its failover windows (emulated s)."""
+        up_at = next((at for at, status in task.status_history if status in (4, 5)), None)
+        if up_at is None:
+            return []
+        pieces = [(up_at, task.end(self.now))]
+        for f_start, f_end in task.failover_windows:
+            pieces = [p for a, b in pieces for p in ((a, min(b, f_start)), (max(a, f_end), b)) if p[0] < p[1]]
+        return pieces
+
+    def _failovers(
+        self,
+        run: ClassRun,
+        tasks: list[TaskRecord],
+        pieces: dict[str, list[tuple[float, float]]],
+        covered: list[tuple[float, float]],
+        class_start: float,
+        class_end: float,
+    ) -> list[FailoverFigures]:
+        """Each migration during the class: today's gap and duplicate time, and the gap if the workflow had waited."""
+        speed = self.speed
+        plan = run.plan
+        out = []
+        for task in tasks:
+            line = _line(plan, task)
+            end = task.end(self.now)
+            announced = self.announcements.get(task.sid, [])
+            for n, (f_start, f_end) in enumerate(task.failover_windows):
+                if not class_start <= f_start < class_end:
+                    continue
+                came_back = f_end > f_start and end > f_end
+                # The recorders the workflow started because of this migration: a restart is decided on the 404s
+                # inside the window and takes seconds to start (more under start faults); one that never came back
+                # is replaced whenever the workflow learns it ended.
+                until = min(end, f_end + 30.0 * speed) if came_back else f_end + 120.0 * speed
+                successors = [
+                    o for o in tasks if o is not task and _line(plan, o) == line and f_start <= o.started_at < until
+                ]
+                others_up = _union([p for o in successors for p in pieces[o.sid]])
+                after = _clip(pieces[task.sid], f_start, end)
+                duplicate = sum(max(0.0, min(b, d) - max(a, c)) for a, b in after for c, d in others_up)
+                gap = _lost_after(covered, f_start, class_end)
+                # Waiting: no successor on this line; only the other line (a redundant class) covers the migration.
+                other_line = _union([p for o in tasks if _line(plan, o) != line for p in pieces[o.sid]])
+                if came_back:
+                    window = (f_start, min(f_end, class_end))
+                    wait = window[1] - window[0] - sum(b - a for a, b in _clip(other_line, *window))
+                elif successors:
+                    # Not back: the workflow would have restarted once the failover window had passed, and the
+                    # restart would have taken as long as today's did from its start.
+                    first = min(successors, key=lambda o: o.started_at)
+                    wait = gap + max(0.0, policy.FAILOVER_WINDOW * speed - (first.started_at - f_start))
+                else:
+                    wait = gap
+                out.append(
+                    FailoverFigures(
+                        sid=task.sid,
+                        announced=n < len(announced) and announced[n],
+                        downtime_s=round((f_end - f_start) / speed, 1),
+                        came_back=came_back,
+                        restarted=bool(successors),
+                        gap_s=round(gap / speed, 1),
+                        duplicate_s=round(duplicate / speed, 1),
+                        wait_gap_s=round(min(wait, class_end - f_start) / speed, 1),
+                        end_reason=task.end_reason,
+                    )
+                )
+        return out
 
 
 def _line(plan: ClassPlan, task: TaskRecord) -> int:
@@ -300,6 +370,39 @@ def _crash_time_lost(figures: list[ClassFigures]) -> dict[str, Any]:
         "with_callbacks": _losses([f for f in figures if f.hears_callbacks]),
         "without_callbacks": _losses([f for f in figures if not f.hears_callbacks]),
     }
+
+
+def _failover_summary(figures: list[ClassFigures]) -> dict[str, Any]:
+    """Migrations heard (event 12 delivered) and not: today's gap and duplicates against the gap of waiting."""
+    out: dict[str, Any] = {}
+    every = [f for c in figures for f in c.failovers]
+    for group, chosen in (
+        ("announced", [f for f in every if f.announced]),
+        ("not_announced", [f for f in every if not f.announced]),
+    ):
+        back = [f for f in chosen if f.came_back]
+        lost = [f for f in chosen if not f.came_back]
+        out[group] = {
+            "n": len(chosen),
+            "came_back": len(back),
+            "restarted": sum(f.restarted for f in chosen),
+            "came_back_after_restart": sum(f.restarted for f in back),
+            "with_duplicate": sum(f.duplicate_s > 0 for f in chosen),
+            "downtime_s": summary([f.downtime_s for f in chosen]),
+            "gap_s": {**summary([f.gap_s for f in chosen]), "total": round(sum(f.gap_s for f in chosen), 1)},
+            "duplicate_s": {
+                **summary([f.duplicate_s for f in chosen]),
+                "total": round(sum(f.duplicate_s for f in chosen), 1),
+            },
+            "wait_gap_s": {
+                **summary([f.wait_gap_s for f in chosen]),
+                "total": round(sum(f.wait_gap_s for f in chosen), 1),
+            },
+            "not_back_gap_s": round(sum(f.gap_s for f in lost), 1),
+            "not_back_wait_gap_s": round(sum(f.wait_gap_s for f in lost), 1),
+            "not_back_end_reasons": dict(Counter(str(f.end_reason) for f in lost)),
+        }
+    return out
 
 
 def _callbacks(driven: Driven) -> dict[str, Any]:

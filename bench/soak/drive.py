@@ -110,6 +110,8 @@ class Driven:
     # With callbacks: the emulator's record of every callback (GET /_emulator/callbacks) and the receivers' counts.
     callbacks: dict[str, Any] | None = None
     receiver_counts: dict[str, int] = field(default_factory=dict)
+    # The machine's 1-minute load average over the run (others may share it): at the start, mean, max, at the end.
+    load_average: dict[str, float] = field(default_factory=dict)
 
     def emulated(self, real: float) -> float:
         """The emulated time at wall-clock time `real` (the emulator's clock runs `speed` times faster)."""
@@ -179,6 +181,7 @@ class Driver:
         self.chaos_log = ChaosLog()
         self.applied: Counter[str] = Counter()
         self.receivers: list[Receiver] = []
+        self.loads: list[float] = []
 
     def log(self, text: str) -> None:
         """Progress line on stderr."""
@@ -210,6 +213,7 @@ class Driver:
                 emulated_start = emu.snapshot()["now"]
                 self.log(f"{len(self.plans)} classes, chaos {self.chaos}")
                 chaos = asyncio.create_task(self._chaos())
+                sampler = asyncio.create_task(self._sample_load())
                 runs = await asyncio.gather(*(self._run_class(client, p) for p in self.plans))
                 await chaos
                 # An orphan whose sid Agora never named ends at maxIdleTime after its class: wait for that.
@@ -220,6 +224,8 @@ class Driver:
                     await asyncio.gather(*(self._callbacks_of(client, run) for run in runs))
                     callbacks = emu.callbacks()
                 wall = time.monotonic() - self.t0
+                sampler.cancel()
+                self.loads.append(os.getloadavg()[0])
             finally:
                 await worker.stop()
                 await server.stop()
@@ -235,7 +241,19 @@ class Driver:
             environment=environment(),
             callbacks=callbacks,
             receiver_counts=dict(sum((r.counts for r in self.receivers), Counter())),
+            load_average={
+                "start": round(self.loads[0], 2),
+                "mean": round(sum(self.loads) / len(self.loads), 2),
+                "max": round(max(self.loads), 2),
+                "end": round(self.loads[-1], 2),
+            },
         )
+
+    async def _sample_load(self) -> None:
+        """The 1-minute load average every 10 s while the classes run."""
+        while True:
+            self.loads.append(os.getloadavg()[0])
+            await asyncio.sleep(10.0)
 
     async def _serve_receivers(self, client: Client, stack: AsyncExitStack) -> None:
         """Two receivers behind one URL (round robin), and the emulator posting every class's callbacks to it, but

@@ -9,6 +9,27 @@ from typing import Any
 
 
 @dataclass
+class FailoverFigures:
+    """One high-availability migration of a recorder and what it cost the class (real seconds).
+
+    `gap_s` and `duplicate_s` are today's behaviour: the workflow treats the migration's 404s like any other, so after
+    the 404 backoff it starts a recorder on the other uid, and the migrated task, once back, runs beside it until the
+    failover probe stops it. `wait_gap_s` is what waiting for an announced migration would have cost: its downtime
+    when it came back, else the failover window plus the class's start latency (no duplicate either way).
+    """
+
+    sid: str
+    announced: bool  # Agora's event 12 (session_failover) reached the receivers
+    downtime_s: float  # the emulator's failover window: query answered 404 for this long
+    came_back: bool  # the task was up again after the window (not ended by the 4th migration, a crash or a stop)
+    restarted: bool  # the workflow started another recorder on this line while the task migrated or after
+    gap_s: float  # class time without any recorder up, from the window's start
+    duplicate_s: float  # time the migrated task, back, was up beside a recorder started after the window began
+    wait_gap_s: float
+    end_reason: str | None
+
+
+@dataclass
 class ClassFigures:
     """Coverage and gaps of one class, in real seconds unless named otherwise."""
 
@@ -29,6 +50,7 @@ class ClassFigures:
     hears_callbacks: bool = False
     # Per recorder crash: real seconds until some recorder of the class was up again (0 if one still was).
     crash_losses_s: list[float] = field(default_factory=list)
+    failovers: list[FailoverFigures] = field(default_factory=list)
 
 
 @dataclass
@@ -65,6 +87,10 @@ class SoakReport:
     callbacks: dict[str, Any] | None = None
     # Class time lost per recorder crash, by whether the class heard the callbacks.
     crash_time_lost: dict[str, Any] = field(default_factory=dict)
+    # High-availability migrations, announced (event 12 heard) or not: today's gap and duplicates against waiting.
+    failovers: dict[str, Any] = field(default_factory=dict)
+    # Load averages (1 min) over the run: the machine is shared.
+    load_average: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """The report as JSON."""
@@ -121,6 +147,22 @@ def render(report: SoakReport, *, per_class: int | None = None) -> str:
         measured = f": mean {lost['mean']}s median {lost['p50']}s p90 {lost['p90']}s max {lost['max']}s"
         suffix = measured if lost["n"] else ""
         lines.append(f"class time lost per recorder crash ({group.replace('_', ' ')}): n {lost['n']}{suffix}")
+    for group, f in report.failovers.items():
+        if not f["n"]:
+            lines.append(f"failovers ({group.replace('_', ' ')}): none")
+            continue
+        lines.append(
+            f"failovers ({group.replace('_', ' ')}): {f['n']}, {f['came_back']} came back, restarted on the other uid "
+            f"{f['restarted']} ({f['came_back_after_restart']} of them came back too: {f['with_duplicate']} with two "
+            f"recorders); downtime p50 {f['downtime_s']['p50']}s max {f['downtime_s']['max']}s; today: gap total "
+            f"{f['gap_s']['total']}s (p50 {f['gap_s']['p50']}s max {f['gap_s']['max']}s), duplicate total "
+            f"{f['duplicate_s']['total']}s (max {f['duplicate_s']['max']}s); waiting: gap total "
+            f"{f['wait_gap_s']['total']}s (max {f['wait_gap_s']['max']}s), no duplicate; not back: gap "
+            f"{f['not_back_gap_s']}s today against {f['not_back_wait_gap_s']}s waiting {f['not_back_end_reasons']}"
+        )
+    if report.load_average:
+        la = report.load_average
+        lines.append(f"load average (1 min): start {la['start']} mean {la['mean']} max {la['max']} end {la['end']}")
     if report.redundant:
         lines.append("redundant: every class ran two lines of recorders (four uids)")
     cb = report.callbacks
