@@ -300,6 +300,12 @@ def format_status(s: RecordingStatus) -> str:
         f"m3u8         {', '.join(s.m3u8_names) or '-'}",
         f"started      {_t(s.started_at)} · planned end {_t(s.planned_end)}",
     ]
+    # A redundant recording: each line of recorders, and whether a confirmed recorder runs on it now.
+    lines += [
+        f"line {line.line + 1}       {'up' if line.up else 'DOWN'} · {line.phase} · uid {line.uid or '-'} · "
+        f"sid {line.sid or '-'} · restarts {line.restarts}"
+        for line in s.lines
+    ]
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from recorder.processes import free_port
 from recorder.settings import load_settings
 from tests.recorder.conftest import APP_ID, Rig, channel
 from tests.workflows.helpers import TEACHER, tasks_of
+from workflows.models import LineStatus, RecordingStatus
 
 UIDS = ["--uid", "527841", "--backup-uid", "527842"]
 
@@ -357,3 +358,38 @@ async def test_bad_update_and_stop_options_exit_2(
     monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")  # never reached
     assert await cli.run(argv) == 2
     assert expected in one_error_line(capsys.readouterr().err)
+
+
+def test_status_of_a_redundant_recording_shows_which_lines_are_up():
+    """`recorder status` of a redundant recording prints each line of recorders and whether it is up now."""
+    lines = [
+        LineStatus(line=0, phase="restarting", uid="527841", sid=None, up=False, restarts=1),
+        LineStatus(line=1, phase="recording", uid="527843", sid="s2", up=True, restarts=0),
+    ]
+    status = RecordingStatus(
+        channel="math-101",
+        mode="mix",
+        phase="restarting",
+        uid="527841",
+        sid=None,
+        resource_id=None,
+        restarts=1,
+        failed_starts=0,
+        checks=7,
+        runs=1,
+        last_status=None,
+        last_error=None,
+        m3u8_names=[],
+        segments=2,
+        started_at=datetime(2026, 11, 30, 9, tzinfo=UTC),
+        planned_end=None,
+        lines=lines,
+    )
+    printed = cli.format_status(status).splitlines()
+    assert printed[-2:] == [
+        "line 1       DOWN · restarting · uid 527841 · sid - · restarts 1",
+        "line 2       up · recording · uid 527843 · sid s2 · restarts 0",
+    ]
+    assert not any(
+        p.startswith("line ") for p in cli.format_status(status.model_copy(update={"lines": []})).splitlines()
+    )
