@@ -34,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         "two receivers the soak serves; every other class hears none, for comparison",
     )
     parser.add_argument("--redundant", action="store_true", help="every class a redundant recording (four uids)")
+    parser.add_argument(
+        "--failover-weight",
+        type=float,
+        default=1.0,
+        help="weight of scripted failovers among the trouble (the others weigh 1-2); raise it to measure migrations",
+    )
     parser.add_argument("--json", type=Path, help="write the full report here")
     args = parser.parse_args(argv)
     settings = SoakSettings(
@@ -48,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         work_dir=args.work_dir,
         callbacks=args.callbacks,
         redundant=args.redundant,
+        failover_weight=args.failover_weight,
     )
     report = asyncio.run(run_soak(settings))
     print(render(report, per_class=40))

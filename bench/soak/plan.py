@@ -81,6 +81,9 @@ class SoakSettings:
     callbacks: bool = False
     # Every class a redundant recording: two lines of recorders, four distinct uids.
     redundant: bool = False
+    # How often a scripted failover is drawn against the other trouble (EVENT_WEIGHTS["failover"] is 1): more of them
+    # for a run that measures migrations, such as one at speed 1 where a migration's 404s last 10-90 real seconds.
+    failover_weight: float = 1.0
 
 
 @dataclass
@@ -134,7 +137,7 @@ def make_plans(settings: SoakSettings, rng: random.Random) -> list[ClassPlan]:
     idle_real = settings.max_idle_time / settings.speed
     plans = []
     kinds = list(EVENT_WEIGHTS)
-    weights = list(EVENT_WEIGHTS.values())
+    weights = [settings.failover_weight if kind == "failover" else w for kind, w in EVENT_WEIGHTS.items()]
     for i in range(settings.recordings):
         length = settings.minutes * 60.0 * rng.uniform(0.6, 1.0)
         ends: list[EndHow] = ["duration", "stop", "signal", "cancel"]
