@@ -131,6 +131,17 @@ def add_recording_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--redundant-uid", help="the second recorder's uid (with --redundant)")
     parser.add_argument("--redundant-backup-uid", help="the second recorder's backup uid (with --redundant)")
+    parser.add_argument(
+        "--delivery-wait",
+        type=parse_duration,
+        help="with Agora's callbacks: after a stop answered backuped or unknown, wait this long for the files' "
+        "uploaded callback (31), e.g. 10m",
+    )
+    parser.add_argument(
+        "--ha-check",
+        action="store_true",
+        help="with Agora's callbacks: replace a recorder whose high-availability event (13) is not in within 10 s",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,6 +257,8 @@ def build_request(args: argparse.Namespace, settings: Settings) -> RecordingRequ
         "redundant": args.redundant,
         "redundant_uid": args.redundant_uid,
         "redundant_backup_uid": args.redundant_backup_uid,
+        "delivery_wait": args.delivery_wait,
+        "ha_check": args.ha_check,
     }
     if args.max_idle is not None:
         values["max_idle_time"] = args.max_idle

@@ -137,6 +137,7 @@ BAD_OPTIONS = [
     (["start", "c1", *UIDS, "--uid-group", "6"], "argument --uid-group: invalid choice"),
     (["start", "c1", *UIDS, "--redundant"], "needs redundant_uid and redundant_backup_uid"),
     (["start", "c1", *UIDS, "--redundant-uid", "9"], "only used with redundant=True"),
+    (["start", "c1", *UIDS, "--delivery-wait", "soon"], "argument --delivery-wait: 'soon' is not a duration"),
     (
         ["start", "c1", *UIDS, "--redundant", "--redundant-uid", "9", "--redundant-backup-uid", UIDS[1]],
         "four different",
@@ -178,6 +179,15 @@ async def test_uids_from_the_environment(monkeypatch: pytest.MonkeyPatch, capsys
         load_settings(require=()),
     )
     assert (req.uid, req.backup_uid, req.max_idle_time, req.file_name_prefix) == ("11", "12", 5400, ["a", "b"])
+
+
+def test_callback_options_reach_the_request():
+    """--delivery-wait and --ha-check (Agora's callbacks) are request options of start and of schedule add."""
+    args = ["c1", "--uid", "11", "--backup-uid", "12", "--delivery-wait", "10m", "--ha-check"]
+    req = cli.build_request(cli.build_parser().parse_args(["start", *args]), load_settings(require=()))
+    assert (req.delivery_wait, req.ha_check) == (timedelta(minutes=10), True)
+    plain = cli.build_request(cli.build_parser().parse_args(["start", *args[:5]]), load_settings(require=()))
+    assert (plain.delivery_wait, plain.ha_check) == (None, False)
 
 
 async def test_uids_and_app_id_from_a_dotenv_file(
