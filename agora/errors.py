@@ -97,6 +97,15 @@ class AgoraError(Exception):
     retryable: ClassVar[bool] = False
     kind: ClassVar[str] = "AgoraError"
 
+    def __init_subclass__(cls, *, retryable: bool | None = None, **kwargs: Any) -> None:
+        """Give each class its kind (its own name) and, where it differs from its parent's, its retryability."""
+        super().__init_subclass__(**kwargs)
+        # The class names are the contract: renaming a class renames a Temporal error type that workflows in flight
+        # and their histories already carry.
+        cls.kind = cls.__name__
+        if retryable is not None:
+            cls.retryable = retryable
+
     def __init__(
         self,
         message: str,
@@ -134,9 +143,6 @@ class AgoraError(Exception):
 class RequestValidationError(AgoraError, ValueError):
     """The request was refused before sending: `field` had `value`, `allowed` says what is accepted."""
 
-    retryable = False
-    kind = "RequestValidationError"
-
     def __init__(self, message: str, *, field: str, value: object, allowed: str, operation: str | None = None) -> None:
         super().__init__(message, operation=operation)
         self.field = field
@@ -164,172 +170,109 @@ def refused_before_sending(operation: str | None = None) -> Iterator[None]:
         raise
 
 
-class TransportError(AgoraError):
+class TransportError(AgoraError, retryable=True):
     """No HTTP answer was received (on the primary nor on the fallback host)."""
-
-    retryable = True
-    kind = "TransportError"
 
 
 class AgoraTimeout(TransportError):
     """The request timed out."""
 
-    kind = "AgoraTimeout"
-
 
 class AgoraConnectionError(TransportError):
     """The connection failed or broke."""
 
-    kind = "AgoraConnectionError"
 
-
-class ProtocolError(AgoraError):
+class ProtocolError(AgoraError, retryable=True):
     """The answer could not be read: not JSON, or not the documented shape."""
-
-    retryable = True
-    kind = "ProtocolError"
 
 
 class GatewayError(AgoraError):
     """Agora's API gateway refused the request with {"message": ...} and no code."""
 
-    retryable = False
-    kind = "GatewayError"
-
 
 class Unauthorized(GatewayError):
     """401: missing or wrong customer id/secret, or the RESTful service is not enabled."""
-
-    kind = "Unauthorized"
 
 
 class RouteNotFound(GatewayError):
     """404 from the gateway: wrong path or method."""
 
-    kind = "RouteNotFound"
-
 
 class InvalidAppId(GatewayError):
     """400 "appid is invalid"."""
 
-    kind = "InvalidAppId"
 
-
-class RateLimited(GatewayError):
+class RateLimited(GatewayError, retryable=True):
     """429: the per-App-ID QPS limit was exceeded; retry later with backoff."""
 
-    retryable = True
-    kind = "RateLimited"
 
-
-class GatewayServerError(GatewayError):
+class GatewayServerError(GatewayError, retryable=True):
     """A 5xx answer in the gateway's {"message": ...} shape."""
-
-    retryable = True
-    kind = "GatewayServerError"
 
 
 class ServiceError(AgoraError):
     """The recording service answered with {"code", "reason"} (or the richer 404 shape)."""
 
-    retryable = False
-    kind = "ServiceError"
-
 
 class InvalidParameter(ServiceError):
     """Code 2 and the other "fix the request" codes; sending it again cannot help."""
-
-    kind = "InvalidParameter"
 
 
 class ResourceInvalid(ServiceError):
     """Code 1001: the resourceId cannot be parsed or used; a new acquire is needed, not the same request again."""
 
-    kind = "ResourceInvalid"
-
 
 class AlreadyStarted(ServiceError):
     """201 / code 7: start was already called with this resourceId."""
 
-    kind = "AlreadyStarted"
 
-
-class RequestNotCompleted(ServiceError):
+class RequestNotCompleted(ServiceError, retryable=True):
     """206 / code 65: the request reached the backend but the reply timed out; resend as is."""
-
-    retryable = True
-    kind = "RequestNotCompleted"
 
 
 class TaskConflict(ServiceError):
     """Code 53: a task with the same cname and uid already exists."""
 
-    kind = "TaskConflict"
 
-
-class NotFound(ServiceError):
+class NotFound(ServiceError, retryable=True):
     """404 from the service: the task is absent or has exited, or a failover is under way."""
-
-    retryable = True
-    kind = "NotFound"
 
 
 class ResourceExpired(ServiceError):
     """Code 433: the resourceId has expired; a new acquire is needed."""
 
-    kind = "ResourceExpired"
-
 
 class NoRecordedData(ServiceError):
     """206 / code 435: nobody published, so there are no files."""
 
-    kind = "NoRecordedData"
-
 
 class InvalidOperation(ServiceError):
     """Code 49: the task is already exiting (duplicate stop, kicked, idle)."""
-
-    kind = "InvalidOperation"
 
 
 class UploadTimeout(ServiceError):
     """Code 50: a synchronous stop's upload took longer than Agora waits (about 20 s); the recorder has stopped and
     the upload goes on, so the same stop must not be sent again."""
 
-    kind = "UploadTimeout"
-
 
 class ServiceExiting(ServiceError):
     """Code 501 on query, update or stop: the recorder has been told to stop and is uploading its last files."""
 
-    kind = "ServiceExiting"
 
-
-class OverQuota(ServiceError):
+class OverQuota(ServiceError, retryable=True):
     """Code 406 vendor_over_load: the concurrency quota is reached; retry later with backoff."""
 
-    retryable = True
-    kind = "OverQuota"
 
-
-class ServerError(ServiceError):
+class ServerError(ServiceError, retryable=True):
     """A 5xx from the recording service."""
 
-    retryable = True
-    kind = "ServerError"
 
-
-class WorkerAllocationFailed(ServerError):
+class WorkerAllocationFailed(ServerError, retryable=False):
     """Code 502 on start ("failed to allocate worker"): the same start cannot help; a new acquire + start is."""
-
-    retryable = False
-    kind = "WorkerAllocationFailed"
 
 
 class RequestTimeout(ServerError):
     """Code 62 with a 5xx: the backend timed out."""
-
-    kind = "RequestTimeout"
 
 
 # Codes that mean "fix the request" (current status-codes page and the older error lists).

@@ -128,6 +128,41 @@ def test_kind_is_the_class_name_everywhere():
     assert len(seen) >= 24
 
 
+def test_the_kinds_are_pinned():
+    """The kinds are Temporal error types that histories of recordings in flight carry: renaming a class fails here."""
+    kinds = {cls.kind for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.AgoraError)}
+    assert kinds == {
+        "AgoraError",
+        "RequestValidationError",
+        "TransportError",
+        "AgoraTimeout",
+        "AgoraConnectionError",
+        "ProtocolError",
+        "GatewayError",
+        "Unauthorized",
+        "RouteNotFound",
+        "InvalidAppId",
+        "RateLimited",
+        "GatewayServerError",
+        "ServiceError",
+        "InvalidParameter",
+        "ResourceInvalid",
+        "AlreadyStarted",
+        "RequestNotCompleted",
+        "TaskConflict",
+        "NotFound",
+        "ResourceExpired",
+        "NoRecordedData",
+        "InvalidOperation",
+        "UploadTimeout",
+        "ServiceExiting",
+        "OverQuota",
+        "ServerError",
+        "WorkerAllocationFailed",
+        "RequestTimeout",
+    }
+
+
 def test_stop_206_without_a_code_is_the_stops_answer():
     """A stop answered 206 with a normal stop body (files partly in Agora's backup) is no error; with a code it is."""
     body = {"sid": "s1", "serverResponse": {"uploadingStatus": "backuped", "fileList": "s1_room.m3u8"}}
