@@ -10,7 +10,7 @@ Secrets (token, storage keys, decryption secret) are `SecretStr`: reprs and ordi
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     AliasChoices,
@@ -104,6 +104,13 @@ def _unsubscribe_alias(media: str) -> Any:
         validation_alias=AliasChoices(wire, f"unsubscribe{media}Uids", f"un_subscribe_{media.lower()}_uids"),
         serialization_alias=wire,
     )
+
+
+def _address(field: str, value: str, schemes: tuple[str, ...], allowed: str) -> str:
+    """`value` when it starts with one of `schemes`, else the refusal that names `field`."""
+    if not value.startswith(schemes):
+        raise invalid(field, value, allowed)
+    return value
 
 
 class LayoutConfig(_SnakeRequest):
@@ -315,9 +322,7 @@ class WebRecorderServiceParam(_Request):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise invalid("url", value, "an http:// or https:// address of the page to record")
-        return value
+        return _address("url", value, ("http://", "https://"), "an http:// or https:// address of the page to record")
 
     @field_validator("max_recording_hour")
     @classmethod
@@ -333,9 +338,7 @@ class RtmpOutput(_Request):
     @field_validator("rtmp_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(("rtmp://", "rtmps://")):
-            raise invalid("rtmpUrl", value, "an rtmp:// or rtmps:// address")
-        return value
+        return _address("rtmpUrl", value, ("rtmp://", "rtmps://"), "an rtmp:// or rtmps:// address")
 
 
 class RtmpPublishServiceParam(_Request):
@@ -436,40 +439,42 @@ class AcquireClientRequest(_Request):
         return limits.check_resource_expired_hour(value)
 
 
-class AudioUidList(_Request):
+class _UidList(_Request):
+    """One of streamSubscribe's lists: the uids to subscribe to, or those to unsubscribe from (exactly one)."""
+
+    # The list's name in the body, for the error that names it.
+    _wire_name: ClassVar[str]
+
+    @field_validator("*")
+    @classmethod
+    def _uids(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return None if value is None else limits.check_uid_list(to_camel(info.field_name or ""), value)
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        fields = type(self).model_fields
+        if sum(getattr(self, name) is not None for name in fields) != 1:
+            alternatives = ", ".join(field.serialization_alias or to_camel(name) for name, field in fields.items())
+            raise invalid(self._wire_name, "", f"exactly one of {alternatives}")
+        return self
+
+
+class AudioUidList(_UidList):
     """streamSubscribe.audioUidList: one of the two lists."""
+
+    _wire_name = "audioUidList"
 
     subscribe_audio_uids: list[str] | None = None
     un_subscribe_audio_uids: list[str] | None = _unsubscribe_alias("Audio")
 
-    @field_validator("subscribe_audio_uids", "un_subscribe_audio_uids")
-    @classmethod
-    def _uids(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        return None if value is None else limits.check_uid_list(to_camel(info.field_name or ""), value)
 
-    @model_validator(mode="after")
-    def _one(self) -> Self:
-        if (self.subscribe_audio_uids is None) == (self.un_subscribe_audio_uids is None):
-            raise invalid("audioUidList", "", "exactly one of subscribeAudioUids, unSubscribeAudioUids")
-        return self
-
-
-class VideoUidList(_Request):
+class VideoUidList(_UidList):
     """streamSubscribe.videoUidList: one of the two lists."""
+
+    _wire_name = "videoUidList"
 
     subscribe_video_uids: list[str] | None = None
     un_subscribe_video_uids: list[str] | None = _unsubscribe_alias("Video")
-
-    @field_validator("subscribe_video_uids", "un_subscribe_video_uids")
-    @classmethod
-    def _uids(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        return None if value is None else limits.check_uid_list(to_camel(info.field_name or ""), value)
-
-    @model_validator(mode="after")
-    def _one(self) -> Self:
-        if (self.subscribe_video_uids is None) == (self.un_subscribe_video_uids is None):
-            raise invalid("videoUidList", "", "exactly one of subscribeVideoUids, unSubscribeVideoUids")
-        return self
 
 
 class StreamSubscribe(_Request):
