@@ -37,23 +37,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# Flags that shape the process, not the emulated service; every other flag sets the config field it is named after.
+PROCESS_FLAGS = frozenset({"port", "host", "fault_profile"})
+
+
+def config_from(args: argparse.Namespace) -> EmulatorConfig:
+    """The emulator's config: the flags given, over the AGORA_* environment, over the defaults."""
+    return EmulatorConfig.from_env(**{k: v for k, v in vars(args).items() if k not in PROCESS_FLAGS})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the emulator until interrupted."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    config = EmulatorConfig.from_env(
-        app_id=args.app_id,
-        customer_id=args.customer_id,
-        customer_secret=args.customer_secret,
-        speed=args.speed,
-        startup_seconds=args.startup_seconds,
-        rate_limit_qps=args.rate_limit_qps,
-        max_concurrent=args.max_concurrent,
-        max_concurrent_web=args.max_concurrent_web,
-        seed=args.seed,
-        callback_url=args.callback_url,
-        callback_secret=args.callback_secret,
-    )
+    config = config_from(args)
     if config.callback_url is not None and config.callback_secret is None:
         print("--callback-url needs --callback-secret", file=sys.stderr)
         return 2

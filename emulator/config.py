@@ -58,6 +58,16 @@ class EmulatorConfig(BaseModel):
     callback_delay_seconds: float = Field(default=5.0, ge=0)
     callback_reorder_seconds: float = Field(default=2.0, ge=0)
 
+    def client_env(self, base_url: str) -> dict[str, str]:
+        """The AGORA_* variables a client process needs to reach this emulator, served at `base_url`, with its
+        credentials."""
+        return {
+            ENV_VARS["app_id"]: self.app_id,
+            ENV_VARS["customer_id"]: self.customer_id,
+            ENV_VARS["customer_secret"]: self.customer_secret.get_secret_value(),
+            "AGORA_BASE_URL": base_url,
+        }
+
     @classmethod
     def from_env(cls, **overrides: Any) -> EmulatorConfig:
         """Build a config from the AGORA_* environment variables; non-None overrides win."""

@@ -28,6 +28,17 @@ class FileEntry:
     mixed: bool
     slice_start_ms: int
 
+    def to_json(self) -> dict[str, Any]:
+        """The entry as fileList carries it, in query and stop answers and in callbacks 31/32 alike."""
+        return {
+            "fileName": self.name,
+            "trackType": self.track,
+            "uid": self.uid,
+            "mixedAllUser": self.mixed,
+            "isPlayable": True,
+            "sliceStartTime": self.slice_start_ms,
+        }
+
 
 @dataclass(frozen=True)
 class MediaStart:
@@ -103,17 +114,7 @@ def file_list(task: Task, entries: list[FileEntry]) -> dict[str, Any]:
         return {"fileListMode": "string", "fileList": entries[0].name if entries else ""}
     return {
         "fileListMode": "json",
-        "fileList": [
-            {
-                "fileName": e.name,
-                "trackType": e.track,
-                "uid": e.uid,
-                "mixedAllUser": e.mixed,
-                "isPlayable": True,
-                "sliceStartTime": e.slice_start_ms,
-            }
-            for e in entries
-        ],
+        "fileList": [e.to_json() for e in entries],
     }
 
 

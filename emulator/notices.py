@@ -132,18 +132,7 @@ def _ms(at: float) -> int:
 
 def _file_list(entries: list[FileEntry], web: bool) -> list[dict[str, Any]]:
     """fileList of 31/32 (reference: fileName, trackType, uid, mixedAllUser, isPlayable, sliceStartTime)."""
-    return [
-        {
-            "fileName": e.name,
-            "trackType": e.track,
-            "uid": e.uid,
-            "mixedAllUser": e.mixed,
-            "isPlayable": True,
-            "sliceStartTime": e.slice_start_ms,
-        }
-        for e in entries
-        if not web
-    ]
+    return [] if web else [e.to_json() for e in entries]
 
 
 def uid_at(task: Task, at: float) -> str:

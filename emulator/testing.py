@@ -59,12 +59,7 @@ class RunningEmulator:
 
     def agora_env(self) -> dict[str, str]:
         """The AGORA_* variables a client process needs to reach this emulator with its credentials."""
-        return {
-            "AGORA_APP_ID": self.config.app_id,
-            "AGORA_CUSTOMER_ID": self.config.customer_id,
-            "AGORA_CUSTOMER_SECRET": self.config.customer_secret.get_secret_value(),
-            "AGORA_BASE_URL": self.base_url,
-        }
+        return self.config.client_env(self.base_url)
 
     def advance(self, seconds: float) -> None:
         """Move the emulated clock forward."""

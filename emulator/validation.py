@@ -40,13 +40,18 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _refuse_if_required(path: str, required: bool) -> None:
+    """An absent field is refused when it must be there."""
+    if required:
+        raise bad(path, "is required")
+
+
 def get_obj(parent: dict[str, Any], key: str, path: str, required: bool = False) -> dict[str, Any] | None:
-    """Return `parent[key]` when it is an object, None when absent and optional."""
-    if key not in parent or parent[key] is None:
-        if required:
-            raise bad(path, "is required")
+    """Return `parent[key]` when it is an object, None when absent (or null) and optional."""
+    value = parent.get(key)
+    if value is None:
+        _refuse_if_required(path, required)
         return None
-    value = parent[key]
     if not isinstance(value, dict):
         raise bad(path, "must be an object")
     return value
@@ -79,8 +84,7 @@ def get_number(parent: dict[str, Any], key: str, path: str, lo: float, hi: float
 def get_str(parent: dict[str, Any], key: str, path: str, required: bool = False) -> str | None:
     """Return a non-empty string field, or None when absent and optional."""
     if key not in parent:
-        if required:
-            raise bad(path, "is required")
+        _refuse_if_required(path, required)
         return None
     value = parent[key]
     if not isinstance(value, str):

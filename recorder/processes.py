@@ -307,9 +307,4 @@ class EmulatorProcess(ChildProcess):
 
     def agora_env(self) -> dict[str, str]:
         """The AGORA_* variables a client process needs to reach this emulator with its credentials."""
-        return {
-            "AGORA_APP_ID": self.config.app_id,
-            "AGORA_CUSTOMER_ID": self.config.customer_id,
-            "AGORA_CUSTOMER_SECRET": self.config.customer_secret.get_secret_value(),
-            "AGORA_BASE_URL": self.url,
-        }
+        return self.config.client_env(self.url)

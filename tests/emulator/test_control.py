@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from emulator.__main__ import config_from, parse_args
+from emulator.config import EmulatorConfig
 from emulator.testing import RunningEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,3 +166,17 @@ def test_cli_serves_with_basic_auth_and_logs_without_secrets() -> None:
     assert "POST /v1/apps/cli-app/cloud_recording/acquire 200" in output
     assert "POST /v1/apps/cli-app/cloud_recording/acquire 401" in output
     assert "from-env-secret" not in output and "Basic " not in output
+
+
+def test_cli_flags_set_the_config_fields_they_are_named_after(monkeypatch) -> None:
+    """Every `python -m emulator` flag but --port, --host and --fault-profile sets its config field, over the env."""
+    monkeypatch.setenv("AGORA_APP_ID", "from-env")
+    monkeypatch.setenv("AGORA_CUSTOMER_ID", "customer-from-env")
+    flags = ["--port", "1", "--app-id", "from-flag", "--rate-limit", "0", "--max-concurrent-web", "7", "--seed", "3"]
+    flags += ["--callback-url", "http://127.0.0.1:1/ncs", "--callback-secret", "s3cret"]
+    config = config_from(parse_args(flags))
+    assert (config.app_id, config.customer_id) == ("from-flag", "customer-from-env")
+    assert (config.rate_limit_qps, config.max_concurrent_web, config.seed) == (0, 7, 3)
+    assert config.callback_url == "http://127.0.0.1:1/ncs"
+    assert config.callback_secret is not None and config.callback_secret.get_secret_value() == "s3cret"
+    assert config.speed == EmulatorConfig().speed
