@@ -557,14 +557,18 @@ class QueryResult(_Frozen):
     m3u8_names: list[str] = Field(default_factory=list)
 
 
-class StopInput(_Frozen):
-    """Stop one recorder."""
+class _OneRecorder(_Frozen):
+    """The fields that name one running recorder to Agora: its channel, uid and mode, its resource and its sid."""
 
     channel: str
     uid: str
     mode: RecordingMode
     resource_id: str
     sid: str
+
+
+class StopInput(_OneRecorder):
+    """Stop one recorder."""
 
 
 class StopResult(_Frozen):
@@ -576,14 +580,9 @@ class StopResult(_Frozen):
     detail: str | None = None
 
 
-class UpdateInput(_Frozen):
+class UpdateInput(_OneRecorder):
     """Change a running recorder's subscription or layout."""
 
-    channel: str
-    uid: str
-    mode: RecordingMode
-    resource_id: str
-    sid: str
     subscription: SubscriptionUpdate | None = None
     layout: LayoutUpdate | None = None
 
