@@ -171,25 +171,19 @@ def _specs_from_args(args: argparse.Namespace, settings: Settings) -> list[sched
             raise schedules.ScheduleInputError(
                 f"no time zone: give --tz (e.g. Europe/Berlin) or set {TIMEZONE_ENV}; a class time is local"
             )
-        skip = [r for text in args.skip for r in schedules.parse_skip(text)]
-        first, last = _day(args.first_day, "--from"), _day(args.last_day, "--until")
+        # What every --at shares: the class's length, zone and term, and the days without class.
+        term = {
+            "duration": args.class_duration,
+            "timezone": zone,
+            "first_day": _day(args.first_day, "--from"),
+            "last_day": _day(args.last_day, "--until"),
+            "skip": [r for text in args.skip for r in schedules.parse_skip(text)],
+        }
         request = base.build_request(args, settings)
         specs = []
         for at in args.at:
             weekdays, clock = schedules.parse_at(at)
-            specs.append(
-                schedules.class_spec(
-                    request,
-                    title=args.title,
-                    weekdays=weekdays,
-                    at=clock,
-                    duration=args.class_duration,
-                    timezone=zone,
-                    first_day=first,
-                    last_day=last,
-                    skip=skip,
-                )
-            )
+            specs.append(schedules.class_spec(request, title=args.title, weekdays=weekdays, at=clock, **term))
         return specs
     except schedules.ScheduleInputError as exc:
         raise base.UsageError(str(exc)) from None

@@ -333,22 +333,9 @@ class ClassSpec(BaseModel):
         return self.request.channel
 
     def slots(self) -> list[ClassSlot]:
-        """One slot per weekday: each becomes a schedule of its own."""
-        t = self.times
-        return [
-            ClassSlot(
-                channel=self.channel,
-                title=self.title,
-                weekday=day,
-                at=t.at,
-                duration=t.duration,
-                timezone=t.timezone,
-                first_day=t.first_day,
-                last_day=t.last_day,
-                skip=t.skip,
-            )
-            for day in t.weekdays
-        ]
+        """One slot per weekday, with the class's other times: each becomes a schedule of its own."""
+        times = {name: value for name, value in self.times if name != "weekdays"}
+        return [ClassSlot(channel=self.channel, title=self.title, weekday=day, **times) for day in self.times.weekdays]
 
 
 class ClassSchedule(BaseModel):
