@@ -24,13 +24,12 @@ import time
 import uuid
 from collections import Counter
 from contextlib import AsyncExitStack
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
 
-from bench.common import ROOT, load, machine, run_then_exit, summary, write_json
+from bench.common import ROOT, TEACHER, load, machine, run_then_exit, start_recording, summary, write_json
 from bench.healing import STARTUP, _tasks_by_channel
 from bench.soak.drive import worker_env
 from bench.soak.receivers import receiver_app, serving
@@ -41,7 +40,7 @@ from recorder.connection import connect
 from recorder.devserver import DevServer
 from recorder.ncs import Receiver
 from recorder.processes import WorkerProcess
-from workflows.models import RecordingInput, RecordingRequest, StopRequest
+from workflows.models import StopRequest
 from workflows.recording import RecordingWorkflow
 
 GROUPS = ("callbacks", "polling")
@@ -97,17 +96,14 @@ class CallbackRig:
     async def start_recordings(self, channels: list[str]) -> None:
         """Start a recording per channel (a host in each) and wait until every recorder is confirmed."""
         for ch in channels:
-            self.emu.join(ch, "1001")
-            request = RecordingRequest(
-                channel=ch,
-                uid="527841",
-                backup_uid="527842",
+            self.emu.join(ch, TEACHER)
+            await start_recording(
+                self.client,
+                ch,
+                workflow_id=self.workflow_id(ch),
+                queue=self.queue,
+                interval=self.interval,
                 max_idle_time=max(2 * self.interval, 60),
-                check_interval=self.interval,
-                max_duration=timedelta(hours=2),
-            )
-            await self.client.start_workflow(
-                RecordingWorkflow.run, RecordingInput(request=request), id=self.workflow_id(ch), task_queue=self.queue
             )
         await self.wait_recording(channels, within=120.0)
 

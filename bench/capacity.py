@@ -48,19 +48,18 @@ from bench.common import (
     bench_worker,
     check_stats,
     fetch_histories,
+    join_host,
     load,
     machine,
     run_then_exit,
     start_emulator,
+    start_recording,
     summary,
     write_json,
 )
 from recorder.devserver import DevServer
 from recorder.processes import ChildProcess
-from workflows.models import RecordingInput, RecordingRequest
-from workflows.recording import RecordingWorkflow
 
-TEACHER = "1001"
 VARIANTS = ("product", "ceiling", "local")
 DEFAULT_WARMUP = 150.0
 
@@ -87,7 +86,7 @@ async def run_one(
     await server.start()
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     children: list[ChildProcess] = []
-    emulator_url = None
+    emulator_url = ""
     try:
         worker: ChildProcess
         if variant == "product":
@@ -111,19 +110,9 @@ async def run_one(
         async def start(i: int) -> None:
             if variant == "product":
                 channel = f"bench-{i}-{queue}"
-                await http.post(
-                    f"{emulator_url}/_emulator/channels/{channel}/users", json={"uid": TEACHER, "role": "host"}
-                )
-                req = RecordingRequest(
-                    channel=channel,
-                    uid="527841",
-                    backup_uid="527842",
-                    max_idle_time=max(2 * interval, 30),
-                    check_interval=interval,
-                    max_duration=timedelta(hours=6),
-                )
-                await client.start_workflow(
-                    RecordingWorkflow.run, RecordingInput(request=req), id=ids[i], task_queue=queue
+                await join_host(http, emulator_url, channel)
+                await start_recording(
+                    client, channel, workflow_id=ids[i], queue=queue, interval=interval, max_duration=timedelta(hours=6)
                 )
             else:
                 wf = CeilingWorkflow.run if variant == "ceiling" else LocalCheckWorkflow.run

@@ -16,9 +16,11 @@ import sys
 import time
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
@@ -26,9 +28,13 @@ from temporalio.client import Client, WorkflowHistory
 from emulator.config import EmulatorConfig
 from recorder.devserver import temporal_binary
 from recorder.processes import PROJECT, EmulatorProcess, WorkerProcess, storage_env, worker_env
+from workflows.models import RecordingInput, RecordingRequest
+from workflows.recording import RecordingWorkflow
 
 ROOT = PROJECT
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The host in every benchmark channel: a channel with a host in it is never idle, so no recorder leaves on its own.
+TEACHER = "1001"
 
 
 def load() -> str:
@@ -87,20 +93,62 @@ async def start_emulator(workdir: Path, *, startup_seconds: float = 3.0) -> Emul
 
 
 def bench_worker(
-    workdir: Path, address: str, emulator: EmulatorProcess, queue: str, rate_limit: float
+    workdir: Path,
+    address: str,
+    emulator: EmulatorProcess,
+    queue: str,
+    rate_limit: float,
+    *,
+    log_level: str = "WARNING",
+    extra: dict[str, str] | None = None,
 ) -> WorkerProcess:
-    """`python worker.py` against the emulator, with the App ID's rate limit raised and warnings only in its log."""
+    """`python worker.py` against the emulator, with the App ID's rate limit raised, `log_level` and up in its log, and
+    the `extra` settings."""
     env = worker_env(
         {
             "AGORA_RATE_LIMIT": str(rate_limit),
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": log_level,
             **storage_env("bench-recordings", "AKIABENCHACCESS0001", "bench-storage-secret-key"),
+            **(extra or {}),
         },
         address=address,
         queue=queue,
         agora=emulator.agora_env(),
     )
     return WorkerProcess(env, workdir / "worker.log")
+
+
+# --- recordings ----------------------------------------------------------------------------------------------------
+
+
+async def join_host(http: httpx.AsyncClient, emulator_url: str, channel: str) -> None:
+    """The teacher joins `channel`, through the control API of the emulator at `emulator_url`."""
+    await http.post(f"{emulator_url}/_emulator/channels/{channel}/users", json={"uid": TEACHER, "role": "host"})
+
+
+async def start_recording(
+    client: Client,
+    channel: str,
+    *,
+    workflow_id: str,
+    queue: str,
+    interval: int,
+    max_idle_time: int | None = None,
+    max_duration: timedelta = timedelta(hours=2),
+) -> None:
+    """Start the product's recording of `channel` as every benchmark does: recorder uid 527841 (backup 527842), checked
+    every `interval` seconds, idle after two intervals (30 s at least) unless `max_idle_time` says otherwise."""
+    request = RecordingRequest(
+        channel=channel,
+        uid="527841",
+        backup_uid="527842",
+        max_idle_time=max_idle_time or max(2 * interval, 30),
+        check_interval=interval,
+        max_duration=max_duration,
+    )
+    await client.start_workflow(
+        RecordingWorkflow.run, RecordingInput(request=request), id=workflow_id, task_queue=queue
+    )
 
 
 # --- /proc sampling ----------------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ import re
 import tempfile
 import time
 import uuid
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +33,13 @@ import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from bench.common import ROOT, load, machine, run_then_exit, summary, write_json
+from bench.common import ROOT, join_host, load, machine, run_then_exit, start_recording, summary, write_json
 from emulator.config import EmulatorConfig
 from recorder.devserver import DevServer
 from recorder.processes import EmulatorProcess, WorkerProcess, storage_env, worker_env
-from workflows.models import RecordingInput, RecordingRequest, StopRequest
+from workflows.models import StopRequest
 from workflows.recording import RecordingWorkflow
 
-TEACHER = "1001"
 LIMIT = 10
 _COUNTED = re.compile(
     r"^(\S+ \S+) INFO worker.fleet (\d+) worker\(s\) poll task queue \S+: this one makes at most "
@@ -94,16 +92,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             delay = t_ramp + i * args.interval / args.n - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            await http.post(f"{emulator.url}/_emulator/channels/{wid}/users", json={"uid": TEACHER, "role": "host"})
-            req = RecordingRequest(
-                channel=wid,
-                uid="527841",
-                backup_uid="527842",
+            await join_host(http, emulator.url, wid)
+            await start_recording(
+                client,
+                wid,
+                workflow_id=wid,
+                queue=queue,
+                interval=args.interval,
                 max_idle_time=max(3 * args.interval, 30),
-                check_interval=args.interval,
-                max_duration=timedelta(hours=2),
             )
-            await client.start_workflow(RecordingWorkflow.run, RecordingInput(request=req), id=wid, task_queue=queue)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             phases = [(await client.get_workflow_handle(w).query(RecordingWorkflow.status)).phase for w in ids]

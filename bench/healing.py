@@ -17,7 +17,7 @@ import random
 import tempfile
 import time
 import uuid
-from datetime import timedelta
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,20 @@ import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from bench.common import ROOT, bench_worker, load, run_then_exit, start_emulator, summary, write_json
+from bench.common import (
+    ROOT,
+    bench_worker,
+    join_host,
+    load,
+    run_then_exit,
+    start_emulator,
+    start_recording,
+    summary,
+    write_json,
+)
 from recorder.devserver import DevServer
 from recorder.processes import EmulatorProcess, WorkerProcess
-from workflows.models import RecordingInput, RecordingRequest, StopRequest
+from workflows.models import StopRequest
 from workflows.recording import RecordingWorkflow
 
 STARTUP = 3.0
@@ -76,22 +86,20 @@ class Rig:
     async def state(self) -> dict[str, list[dict[str, Any]]]:
         return _tasks_by_channel((await self.http.get(f"{self.url}/_emulator/state")).json())
 
+    async def states(self, within: float, every: float) -> AsyncIterator[dict[str, list[dict[str, Any]]]]:
+        """The emulator's tasks by channel every `every` seconds, for at most `within` seconds (the caller stops
+        earlier once it has seen what it waits for)."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            await asyncio.sleep(every)
+            yield await self.state()
+
     async def start_recordings(self, k: int) -> list[str]:
         """Start k recordings (a host in each channel) and wait until each recorder is confirmed by the workflow."""
         channels = [f"heal-{i}-{uuid.uuid4().hex[:6]}" for i in range(k)]
         for ch in channels:
-            await self.http.post(f"{self.url}/_emulator/channels/{ch}/users", json={"uid": "1001", "role": "host"})
-            req = RecordingRequest(
-                channel=ch,
-                uid="527841",
-                backup_uid="527842",
-                max_idle_time=max(2 * self.interval, 30),
-                check_interval=self.interval,
-                max_duration=timedelta(hours=2),
-            )
-            await self.client.start_workflow(
-                RecordingWorkflow.run, RecordingInput(request=req), id=ch, task_queue=self.queue
-            )
+            await join_host(self.http, self.url, ch)
+            await start_recording(self.client, ch, workflow_id=ch, queue=self.queue, interval=self.interval)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             phases = [
@@ -125,10 +133,7 @@ async def crash_trials(rig: Rig, trials: int) -> dict[str, Any]:
     budget = rig.interval + 30 + STARTUP
     to_status4: dict[str, float] = {}
     to_confirmed: dict[str, float] = {}
-    deadline = time.monotonic() + budget + 90
-    while len(to_confirmed) < len(channels) and time.monotonic() < deadline:
-        await asyncio.sleep(1)
-        state = await rig.state()
+    async for state in rig.states(within=budget + 90, every=1.0):
         for ch in channels:
             if ch in to_confirmed:
                 continue
@@ -140,6 +145,8 @@ async def crash_trials(rig: Rig, trials: int) -> dict[str, Any]:
                 confirmed = [s.confirmed_at for s in manifest.segments if s.confirmed_at and s.sid != sids[ch]]
                 if confirmed:
                     to_confirmed[ch] = min(confirmed).timestamp() - crashed[ch]
+        if len(to_confirmed) == len(channels):
+            break
     await rig.stop_recordings(channels)
     s4 = list(to_status4.values())
     return {
@@ -174,16 +181,15 @@ async def kill_trials(rig: Rig, trials: int, recordings: int) -> dict[str, Any]:
         rig.worker.start()
         budget = 5 + rig.interval
         got: dict[str, float] = {}
-        deadline = time.monotonic() + budget + 60
-        while len(got) < len(channels) and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-            state = await rig.state()
+        async for state in rig.states(within=budget + 60, every=0.5):
             for ch in channels:
                 after = [r["at"] for t in state[ch] for r in t["requests"] if r["op"] == "query" and r["at"] > t_kill]
                 if after and ch not in got:
                     got[ch] = min(after) - t_kill
                     # How late the check ran against its schedule (the previous check plus one interval).
                     late.append(min(after) - (last[ch] + rig.interval))
+            if len(got) == len(channels):
+                break
         misses += len(channels) - len(got)
         per_recording.extend(got.values())
         per_trial_max.append(max(got.values()) if got else float("inf"))

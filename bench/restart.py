@@ -31,42 +31,8 @@ from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from bench.common import (
-    ROOT,
-    ProcSampler,
-    check_stats,
-    fetch_histories,
-    load,
-    machine,
-    run_then_exit,
-    start_emulator,
-    summary,
-    write_json,
-)
+from bench import common
 from recorder.devserver import DevServer
-from recorder.processes import EmulatorProcess, WorkerProcess, storage_env, worker_env
-from workflows.models import RecordingInput, RecordingRequest
-from workflows.recording import RecordingWorkflow
-
-TEACHER = "1001"
-
-
-def new_worker(
-    workdir: Path, address: str, emulator: EmulatorProcess, queue: str, extra: dict[str, str]
-) -> WorkerProcess:
-    """`python worker.py` against the emulator with Agora's limit lifted, warnings (and the ready line) in its log."""
-    env = worker_env(
-        {
-            "AGORA_RATE_LIMIT": "10000",
-            "LOG_LEVEL": "INFO",
-            **storage_env("bench-recordings", "AKIABENCHACCESS0001", "bench-storage-secret-key"),
-            **extra,
-        },
-        address=address,
-        queue=queue,
-        agora=emulator.agora_env(),
-    )
-    return WorkerProcess(env, workdir / "worker.log")
 
 
 def timeouts_after(histories: list[Any], t_kill: float) -> dict[str, int]:
@@ -90,9 +56,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     extra = dict(kv.split("=", 1) for kv in args.env)
     server = DevServer(db_file=workdir / "temporal.db", log_file=workdir / "server.log")
     await server.start()
-    emulator = await start_emulator(workdir)
+    emulator = await common.start_emulator(workdir)
     queue = f"storm-{uuid.uuid4().hex[:8]}"
-    worker = new_worker(workdir, server.address, emulator, queue, extra)
+    # INFO: the ready line, and the lines that say a task was not found, are counted from the log.
+    worker = common.bench_worker(workdir, server.address, emulator, queue, 10000, log_level="INFO", extra=extra)
     http = httpx.AsyncClient(timeout=30)
     try:
         await worker.start_ready(within=60)
@@ -101,16 +68,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         async def start(i: int) -> None:
             channel = f"storm-{i}-{queue}"
-            await http.post(f"{emulator.url}/_emulator/channels/{channel}/users", json={"uid": TEACHER, "role": "host"})
-            req = RecordingRequest(
-                channel=channel,
-                uid="527841",
-                backup_uid="527842",
-                max_idle_time=max(2 * args.interval, 30),
-                check_interval=args.interval,
+            await common.join_host(http, emulator.url, channel)
+            await common.start_recording(
+                client,
+                channel,
+                workflow_id=ids[i],
+                queue=queue,
+                interval=args.interval,
                 max_duration=timedelta(hours=6),
             )
-            await client.start_workflow(RecordingWorkflow.run, RecordingInput(request=req), id=ids[i], task_queue=queue)
 
         t_ramp = time.time()
         tasks = []
@@ -126,17 +92,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         t_kill = time.time()
         worker.kill()
         worker.start()
-        print(f"  killed and restarted the worker at {time.strftime('%H:%M:%S')}, load {load()}", flush=True)
+        print(f"  killed and restarted the worker at {time.strftime('%H:%M:%S')}, load {common.load()}", flush=True)
         # CPU of each process over the first interval after the kill, when the new worker takes every recording up.
-        sampler = ProcSampler({"server": server.pid or 0, "new worker": worker.pid or 0, "emulator": emulator.pid or 0})
+        sampler = common.ProcSampler(
+            {"server": server.pid or 0, "new worker": worker.pid or 0, "emulator": emulator.pid or 0}
+        )
         sampler.mark_start()
         await asyncio.sleep(args.interval)
         procs = sampler.mark_end()
         await asyncio.sleep((args.observe - 1) * args.interval)
         t_end = time.time()
         await worker.stop()
-        histories = await fetch_histories(client, ids)
-        stats = [check_stats(h, "query_recorder", t_kill, t_end) for h in histories]
+        histories = await common.fetch_histories(client, ids)
+        stats = [common.check_stats(h, "query_recorder", t_kill, t_end) for h in histories]
         lags = [lag for s in stats for lag in s.lags]
         first = [s.lags[0] for s in stats if s.lags]
         log = worker.log(since_start=True)
@@ -146,12 +114,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "warmup_s": args.warmup,
             "observed_s": round(t_end - t_kill, 1),
             "worker_env": extra,
-            "load_at_end": load(),
+            "load_at_end": common.load(),
             "workflow_task_timeouts_after_kill": timeouts_after(histories, t_kill),
             "recordings_checked_after_kill": sum(1 for s in stats if s.checks),
             "checks_after_kill": len(lags),
-            "check_lag_s": summary(lags),
-            "first_check_lag_s": summary(first),
+            "check_lag_s": common.summary(lags),
+            "first_check_lag_s": common.summary(first),
             "checks_late_by_an_interval_or_more": sum(1 for lag in lags if lag >= args.interval),
             "task_not_found_lines": sum(1 for line in log.splitlines() if "not found" in line.lower()),
             "recordings_not_checked_within_observation": args.n - sum(1 for s in stats if s.checks),
@@ -180,20 +148,20 @@ async def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.n, args.interval, args.warmup = 100, 10, 30.0
-    args.out = args.out or ROOT / "bench" / "results" / ("restart-quick.json" if args.quick else "restart.json")
-    print(f"[{time.strftime('%H:%M:%S')}] restart storm N={args.n} I={args.interval}s load {load()}", flush=True)
+    args.out = args.out or common.ROOT / "bench" / "results" / ("restart-quick.json" if args.quick else "restart.json")
+    print(f"[{time.strftime('%H:%M:%S')}] restart storm N={args.n} I={args.interval}s load {common.load()}", flush=True)
     result = await run(args)
     result["label"] = args.label
     print(result, flush=True)
-    data: dict[str, Any] = {"machine": machine(), "runs": []}
+    data: dict[str, Any] = {"machine": common.machine(), "runs": []}
     if args.out.exists():
         import json
 
         data = json.loads(args.out.read_text())
     data["runs"].append(result)
-    write_json(args.out, data)
+    common.write_json(args.out, data)
     print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    run_then_exit(main())
+    common.run_then_exit(main())
