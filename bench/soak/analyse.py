@@ -59,6 +59,7 @@ class _Analysis:
         # plus 60 s, time for the workflow's probe to find it back and stop it; in emulated seconds.
         self.allowed_dup = (policy.FAILOVER_WINDOW + 60.0) * self.speed
         self.found = Findings()
+        self.answer_lost: set[str] = set()
         # Per sid, in order, whether each of its event-12 callbacks (session_failover) reached the receivers.
         self.announcements: dict[str, list[bool]] = {}
         notices = driven.callbacks["notices"] if driven.callbacks is not None else []
@@ -141,6 +142,18 @@ class _Analysis:
             and t.resource_id not in unknown_rids
             and not any(r.op == "start" and r.status in (200, 201) for r in t.requests)
         }
+        # A start Agora answered 200 whose answer died with the worker (SIGKILLed, or starved past the activity's
+        # timeout), and whose retry on the same resourceId came after the task had ended: Agora answers that retry
+        # 400 code 2 without a sid, so the product cannot learn it. The task ended by itself; nothing is left running.
+        answer_lost = {
+            t.resource_id
+            for t in tasks
+            if t.sid not in sids
+            and t.ended_at is not None
+            and any(r.op == "start" and r.status == 400 and r.at >= t.ended_at for r in t.requests)
+        }
+        self.answer_lost |= answer_lost
+        unnamed |= answer_lost
         assert manifest.ended_at is not None
         wf_end = self.d.emulated(manifest.ended_at.timestamp())
         class_end = self.d.emulated(run.end_real)
@@ -172,6 +185,8 @@ class _Analysis:
             if task.sid not in sids:
                 if task.resource_id in unknown_rids | unnamed:
                     why = "201/7 without sid" if task.resource_id in unknown_rids else "start answer never named it"
+                    if task.resource_id in self.answer_lost:
+                        why = "start answer lost with the worker; its retry found the task ended"
                     self.found.sid_unknown_orphans.append(
                         f"{channel} sid {task.sid[:8]} ({why}): ended {task.end_reason} "
                         f"{(end - class_end) / speed:+.1f}s after the class end, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import platform
 import random
@@ -135,6 +136,11 @@ def worker_env(address: str, queue: str, emu: RunningEmulator) -> dict[str, str]
             "LOG_LEVEL": "WARNING",
         }
     )
+
+
+def resource_hours(length: float, speed: float) -> int:
+    """resourceExpiredHour for a class of `length` real seconds on an emulator running `speed` times real time."""
+    return max(1, min(720, math.ceil((length + 600.0) * speed / 3600.0)))
 
 
 async def retrying(call: Callable[[], Awaitable[T]], *, within: float = 180.0) -> T:
@@ -329,6 +335,10 @@ class Driver:
             max_idle_time=self.s.max_idle_time,
             check_interval=self.s.check_interval,
             max_duration=timedelta(seconds=plan.length) if plan.end_how == "duration" else None,
+            # The workflow sizes resourceExpiredHour from the class's real length, but Agora's side counts it on the
+            # emulated clock (speed times faster): scaled, the resource lives past the class (and its stop) as it
+            # would in reality, instead of answering 433 to every query after a few real minutes.
+            resource_expired_hour=resource_hours(plan.length, self.s.speed),
             redundant=self.s.redundant,
             redundant_uid=plan.redundant_uid if self.s.redundant else None,
             redundant_backup_uid=plan.redundant_backup_uid if self.s.redundant else None,
