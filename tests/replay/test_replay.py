@@ -21,9 +21,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
+from recorder.worker import WORKFLOW_RUNNER
 from tests.replay import record_histories
+from tests.replay.clock_workflow import ClockReadingRecordingWorkflow
 from tests.security import support
 from workflows import names, patches
 from workflows.models import RecordingInput, RecordingManifest
@@ -94,12 +97,33 @@ def test_fixtures_hold_no_secret():
         assert '"007e' not in text
 
 
+@pytest.mark.parametrize("runner", ["sandbox", "worker"])
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_history_replays_without_nondeterminism(path: Path):
-    """A recorded history replays against the current workflow code with no nondeterminism error."""
-    replayer = Replayer(workflows=[RecordingWorkflow], data_converter=pydantic_data_converter)
+async def test_history_replays_without_nondeterminism(path: Path, runner: str):
+    """A recorded history replays against the current workflow code with no nondeterminism error: in the SDK's full
+    sandbox, which also fails a non-deterministic call (reading the clock, random numbers, I/O) on every path these
+    histories take, and on the worker's own runner (no sandbox, recorder.worker.WORKFLOW_RUNNER)."""
+    replayer = Replayer(
+        workflows=[RecordingWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=SandboxedWorkflowRunner() if runner == "sandbox" else WORKFLOW_RUNNER,
+    )
     result = await replayer.replay_workflow(_history(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure!r}"
+
+
+async def test_the_sandbox_refuses_a_clock_read_that_the_workers_runner_would_run():
+    """The guard the worker does without: replayed in the full sandbox, workflow code that reads the wall clock fails;
+    on the worker's runner it would run (so this sandboxed replay, not the worker, is what keeps such code out)."""
+    history = _history(HISTORIES[0])
+    results = {}
+    for label, runner in (("sandbox", SandboxedWorkflowRunner()), ("worker", WORKFLOW_RUNNER)):
+        replayer = Replayer(
+            workflows=[ClockReadingRecordingWorkflow], data_converter=pydantic_data_converter, workflow_runner=runner
+        )
+        results[label] = (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure
+    assert results["sandbox"] is not None and "datetime.datetime.now" in str(results["sandbox"])
+    assert results["worker"] is None
 
 
 async def test_changed_workflow_fails_replay_with_nondeterminism():
