@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -266,6 +266,16 @@ EVENT_NAMES: dict[int, str] = {
 def event_name(event_type: int) -> str:
     """Agora's name of a Cloud Recording event type, or 'unknown'."""
     return EVENT_NAMES.get(event_type, "unknown")
+
+
+def validation_message(exc: ValidationError) -> str:
+    """pydantic's report as one line: each problem with its field, in the model's own words."""
+    problems = []
+    for err in exc.errors():
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        field = ".".join(str(p) for p in err["loc"])
+        problems.append(msg if not field or field in msg else f"{field}: {msg}")
+    return "; ".join(" ".join(p.split()) for p in problems)
 
 
 def workflow_id(app_id: str, channel: str) -> str:

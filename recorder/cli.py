@@ -267,17 +267,7 @@ def build_request(args: argparse.Namespace, settings: Settings) -> RecordingRequ
     try:
         return RecordingRequest(**values)
     except ValidationError as exc:
-        raise UsageError(validation_message(exc)) from None
-
-
-def validation_message(exc: ValidationError) -> str:
-    """pydantic's report as one line: each problem with its field, in the model's own words."""
-    problems = []
-    for err in exc.errors():
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        field = ".".join(str(p) for p in err["loc"])
-        problems.append(msg if not field or field in msg else f"{field}: {msg}")
-    return "; ".join(" ".join(p.split()) for p in problems)
+        raise UsageError(api.validation_message(exc)) from None
 
 
 def _settings() -> Settings:
@@ -491,7 +481,7 @@ def build_update(args: argparse.Namespace) -> LayoutUpdate | SubscriptionUpdate:
             raise UsageError("give --audio, --video or both: the uids the recorder subscribes to")
         return SubscriptionUpdate(subscribe_audio_uids=args.audio, subscribe_video_uids=args.video)
     except ValidationError as exc:
-        raise UsageError(validation_message(exc)) from None
+        raise UsageError(api.validation_message(exc)) from None
 
 
 async def _update(

@@ -469,16 +469,7 @@ def class_spec(request: RecordingRequest, title: str | None = None, **times: Any
     try:
         return ClassSpec(request=request, times=ClassTimes(**times), title=title)
     except ValidationError as exc:
-        raise ScheduleInputError(_one_line(exc)) from None
-
-
-def _one_line(exc: ValidationError) -> str:
-    problems = []
-    for err in exc.errors():
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        field = ".".join(str(p) for p in err["loc"])
-        problems.append(msg if not field or field in msg else f"{field}: {msg}")
-    return "; ".join(" ".join(p.split()) for p in problems)
+        raise ScheduleInputError(api.validation_message(exc)) from None
 
 
 # --- creating ----------------------------------------------------------------------------------------------------
@@ -918,7 +909,7 @@ def _event_class(
     try:
         request = request_for(channel)
     except ValidationError as exc:
-        raise ScheduleInputError(f"channel {channel!r}: {_one_line(exc)}") from None
+        raise ScheduleInputError(f"channel {channel!r}: {api.validation_message(exc)}") from None
     except ValueError as exc:  # the caller's refusal (e.g. a channel Agora refuses), reported as this event's
         raise ScheduleInputError(f"channel {channel!r}: {exc}") from None
     try:
@@ -936,7 +927,7 @@ def _event_class(
             ),
         )
     except ValidationError as exc:
-        raise ScheduleInputError(_one_line(exc)) from None
+        raise ScheduleInputError(api.validation_message(exc)) from None
 
 
 def _event_zone(start: datetime, tzid: str | None, default_timezone: str | None) -> str:
