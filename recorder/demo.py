@@ -1,23 +1,26 @@
 """`make demo`: a compressed class recorded end to end on this machine, watched live in the Temporal Web UI.
 
-`python -m recorder.demo [--keep] [--short] [--ports auto] [--data-dir DIR]` starts three child processes, all on
+`python -m recorder.demo [--keep] [--short] [--ports auto] [--data-dir DIR]` starts four child processes, all on
 127.0.0.1 and all logging under ./data/demo/: the Temporal dev server (SQLite file in WAL mode, Web UI), the Agora
-emulator and a recording worker pointed at both. It then plays a class against the emulator's control API:
+emulator, a recording worker pointed at both, and `recorder serve`, which takes the emulator's signed callbacks
+(Agora's NCS) with a secret made for this run and never shown. It then plays a class against the emulator's
+control API:
 
-- the teacher and a student join, and the emulator is told to answer the next two starts with 503: the start is
+- the teacher and a student join, and the emulator is told to answer the next two starts with 500: the start is
   retried by Temporal 3 s and 6 s later and gets its sid on the third try;
 - the class takes a break longer than Agora's default maxIdleTime (30 s) but shorter than the request's
   max_idle_time (60 s): the recorder survives because maxIdleTime was sized to the class;
-- the recorder crashes mid-class: query answers 404, the workflow backs off 5, 10 and 15 s, then restarts on the
-  backup uid;
+- the recorder crashes between two checks: Agora's callback reaches the workflow at once, which checks the recorder
+  then instead of at its next scheduled check and restarts it on the backup uid; the demo reads both times from
+  the workflow's history and says them;
 - the class ends: the demo asks the workflow to stop and prints the final manifest.
 
 The recording is started and stopped through the public API (`recorder.api`), under the emulator's App ID, so
 `recorder status <channel>` finds it from another shell while the demo runs (the demo prints that command).
 
-Time scale: 1 class minute is 4 real seconds (45 minutes in 3 minutes); `--short` uses 2.2 s per class minute
-(about 100 s in all). Only the class clock is compressed: the workflow's timers, Agora's maxIdleTime and the
-emulator run in real time, so the request's values (check every 5 s, max idle 60 s) are real seconds.
+Time scale: 1 class minute is 4 real seconds (45 minutes in 3 minutes); `--short` uses 2.2 s per class minute.
+Only the class clock is compressed: the workflow's timers, Agora's maxIdleTime and the emulator run in real time,
+so the request's values (check every 30 s, max idle 60 s) are real seconds.
 
 Everything it started is stopped by PID when it finishes, fails or is interrupted (Ctrl-C); `--keep` leaves the
 servers up, with the Web UI, until Ctrl-C.
@@ -29,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import shlex
 import signal
 import socket
@@ -36,18 +40,23 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
 import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
+from temporalio.converter import PayloadConverter
+from temporalio.service import RPCError
 
 from recorder import api
 from recorder.connection import ConnectionError_, connect
 from recorder.devserver import DevServer
 from recorder.processes import (
+    PROJECT,
     ChildExited,
     ChildNotReady,
     ChildProcess,
@@ -57,9 +66,10 @@ from recorder.processes import (
     storage_env,
     worker_env,
 )
+from recorder.settings import DEFAULT_NCS_PATH
 from workflows import names
 from workflows.limits import AGORA_DEFAULT_MAX_IDLE_TIME
-from workflows.models import RecordingManifest, RecordingRequest, RecordingStatus
+from workflows.models import RecorderEvent, RecordingManifest, RecordingRequest, RecordingStatus
 from workflows.recording import RecordingWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,10 +81,15 @@ TEACHER = "1001"
 STUDENT = "2001"
 RECORDER_UID = "900001"
 BACKUP_UID = "900002"
-CHECK_INTERVAL = 5
+# The product's default for a maxIdleTime of 60 s: checks that far apart are what callbacks are faster than.
+CHECK_INTERVAL = 30
 # Longer than the break (so the recorder survives it) and than Agora's default (so the default would not).
 MAX_IDLE_TIME = 60
 START_FAULTS = 2
+# The crash waits for the check due within this many real seconds, so the callback, not that check, finds it.
+CRASH_LEAD = 10.0
+# The names of the callbacks (Agora's NCS event types) that a crash causes and the narrative shows.
+EVENT_NAMES = {1: "cloud_recording_error", 3: "cloud_recording_status_update", 11: "session_exit", 41: "recorder_leave"}
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,41 @@ SHORT = Timeline(seconds_per_minute=2.2, break_at=7, break_minutes=16, crash_at=
 
 class DemoError(Exception):
     """The demo cannot go on; the message says what failed and where its log is."""
+
+
+class ServiceProcess(ChildProcess):
+    """`recorder serve` as a child process on a free loopback port, taking Agora's callbacks signed with `secret`.
+
+    The secret reaches it through its environment (AGORA_NCS_SECRET), never its command line, so it shows in no
+    process list and no log. Ready once /readyz answers (it reaches Temporal).
+    """
+
+    def __init__(self, secret: str, *, address: str, queue: str, app_id: str, log_file: Path) -> None:
+        self.port = free_port()
+        env = worker_env(
+            {"TEMPORAL_NAMESPACE": "default", "AGORA_NCS_SECRET": secret},
+            address=address,
+            queue=queue,
+            agora={"AGORA_APP_ID": app_id},
+        )
+        super().__init__(
+            [sys.executable, "-m", "recorder.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            name="recorder service",
+            log_file=log_file,
+            env=env,
+            cwd=PROJECT,
+            ready_url=f"{self.url}/readyz",
+        )
+
+    @property
+    def url(self) -> str:
+        """The service's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def callback_url(self) -> str:
+        """Where Agora (here, the emulator) posts its callbacks."""
+        return self.url + DEFAULT_NCS_PATH
 
 
 # --- ports ---------------------------------------------------------------------------------------------------------
@@ -233,6 +283,110 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+# --- the workflow's history --------------------------------------------------------------------------------------
+
+
+def _when(event: HistoryEvent) -> datetime:
+    return event.event_time.ToDatetime().replace(tzinfo=UTC)
+
+
+def _summary(event: HistoryEvent, converter: PayloadConverter) -> str:
+    if not event.HasField("user_metadata") or not event.user_metadata.HasField("summary"):
+        return ""
+    text = converter.from_payload(event.user_metadata.summary, str)
+    return text if isinstance(text, str) else ""
+
+
+def recorder_gone(event: RecorderEvent) -> bool:
+    """True for the callbacks that say a recorder is gone: 11 session_exit, 41 recorder_leave, 1 with errorLevel 5."""
+    return event.event_type in (11, 41) or (event.event_type == 1 and event.error_level == 5)
+
+
+def event_text(event: RecorderEvent) -> str:
+    """A callback as the narrative names it: type, name and the detail that matters."""
+    text = f"{event.event_type} {EVENT_NAMES.get(event.event_type, 'event')}"
+    if event.error_level is not None:
+        text += f" (errorLevel {event.error_level})"
+    elif event.exit_status is not None:
+        text += f" (exitStatus {event.exit_status})"
+    elif event.status is not None:
+        text += f" (status {event.status})"
+    return text
+
+
+def pending_check(events: list[HistoryEvent], sid: str, converter: PayloadConverter) -> datetime | None:
+    """When the workflow's pending timer for the next check of `sid` is due (None when no such timer is pending)."""
+    timers: dict[int, datetime] = {}
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            if _summary(event, converter) == f"next check of sid {sid}":
+                attrs = event.timer_started_event_attributes
+                timers[event.event_id] = _when(event) + attrs.start_to_fire_timeout.ToTimedelta()
+        elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+            timers.pop(event.timer_fired_event_attributes.started_event_id, None)
+        elif event.event_type == EventType.EVENT_TYPE_TIMER_CANCELED:
+            timers.pop(event.timer_canceled_event_attributes.started_event_id, None)
+    return max(timers.values()) if timers else None
+
+
+@dataclass(frozen=True)
+class Healing:
+    """How the workflow met a crash, as its history tells it (the Temporal server's wall-clock times)."""
+
+    callback: RecorderEvent
+    callback_at: datetime
+    # The callbacks about the crashed sid that followed it.
+    others: list[RecorderEvent]
+    restarted_at: datetime
+    scheduled_check_at: datetime
+    scheduled_check_fired: bool
+
+
+def read_healing(events: list[HistoryEvent], sid: str, converter: PayloadConverter) -> Healing | None:
+    """The callback that woke the workflow about `sid` and the restart that followed; None when no callback came.
+
+    The check that was scheduled when the callback came is the last `next check of sid` timer started before it; the
+    restart is the first acquire after it.
+    """
+    scheduled: tuple[int, datetime] | None = None
+    fired: set[int] = set()
+    callback: tuple[RecorderEvent, datetime] | None = None
+    others: list[RecorderEvent] = []
+    restarted_at: datetime | None = None
+    for event in events:
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_TIMER_STARTED and callback is None:
+            if _summary(event, converter) == f"next check of sid {sid}":
+                due = _when(event) + event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+                scheduled = (event.event_id, due)
+        elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
+            fired.add(event.timer_fired_event_attributes.started_event_id)
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            attrs = event.workflow_execution_signaled_event_attributes
+            if attrs.signal_name != names.EVENT_SIGNAL or not attrs.input.payloads:
+                continue
+            taken = converter.from_payload(attrs.input.payloads[0], RecorderEvent)
+            if not isinstance(taken, RecorderEvent) or taken.sid != sid:
+                continue
+            if callback is None and recorder_gone(taken):
+                callback = (taken, _when(event))
+            elif callback is not None:
+                others.append(taken)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and callback is not None and restarted_at is None:
+            if event.activity_task_scheduled_event_attributes.activity_type.name == names.ACQUIRE:
+                restarted_at = _when(event)
+    if callback is None or restarted_at is None or scheduled is None:
+        return None
+    return Healing(
+        callback=callback[0],
+        callback_at=callback[1],
+        others=others,
+        restarted_at=restarted_at,
+        scheduled_check_at=scheduled[1],
+        scheduled_check_fired=scheduled[0] in fired,
+    )
+
+
 # --- the demo --------------------------------------------------------------------------------------------------------
 
 
@@ -249,6 +403,9 @@ class Demo:
     server: DevServer | None = None
     emulator: EmulatorProcess | None = None
     worker: WorkerProcess | None = None
+    service: ServiceProcess | None = None
+    # The NCS secret the emulator signs its callbacks with and the service checks: new each run, never printed.
+    ncs_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     http: httpx.AsyncClient | None = None
     client: Client | None = None
     handle: WorkflowHandle[RecordingWorkflow, RecordingManifest] | None = None
@@ -258,6 +415,8 @@ class Demo:
     status_now: RecordingStatus | None = None
     watcher: asyncio.Task[None] | None = None
     finished: bool = False
+    # Set once the demo is stopping what it started: a Ctrl-C then no longer interrupts (it would leave children).
+    cleaning_up: bool = False
     pids: list[int] = field(default_factory=list)
 
     @property
@@ -315,7 +474,20 @@ class Demo:
         )
         pid = await self._start(self.worker, within=60.0)
         self.console.say(f"recording worker     pid {pid}  task queue {self.task_queue}")
-        self.console.say(f"logs: {self.data_dir}/{{temporal,emulator,worker}}.log")
+
+        self.service = ServiceProcess(
+            self.ncs_secret,
+            address=self.server.address,
+            queue=self.task_queue,
+            app_id=self.app_id,
+            log_file=self.data_dir / "service.log",
+        )
+        pid = await self._start(self.service, within=30.0)
+        # Agora's callbacks (the emulator's) go to the service from now on, signed with this run's secret.
+        await self.control("POST", "/callbacks", {"url": self.service.callback_url, "secret": self.ncs_secret})
+        self.console.say(f"recorder service     pid {pid}  {self.service.url}/docs")
+        self.console.say(f"                     Agora's callbacks: POST {self.service.callback_url}")
+        self.console.say(f"logs: {self.data_dir}/{{temporal,emulator,worker,service}}.log")
         self.client = await connect(target_host=self.server.address, namespace="default")
 
     async def _start(self, child: ChildProcess, within: float) -> int:
@@ -439,7 +611,7 @@ class Demo:
             "/faults",
             {"endpoint": "start", "kind": "server_error", "count": START_FAULTS, "cname": self.channel},
         )
-        self.event(f"Agora will answer the next {START_FAULTS} starts with 503 (a burst of 50x)")
+        self.event(f"Agora will answer the next {START_FAULTS} starts with 500 (a burst of 50x)")
         outcome = await api.start_recording(self.client, self.request(), app_id=self.app_id, task_queue=self.task_queue)
         if outcome.already_running:
             raise DemoError(f"{outcome.workflow_id} is already recording: not starting a second recorder")
@@ -461,7 +633,7 @@ class Demo:
         first = await self.until("first sid", lambda s: s.sid is not None)
         fired = (await self.control("GET", "/state"))["faultsInjected"].get("server_error", 0)
         self.event(
-            f"sid {short_sid(first.sid)} received after {fired} answers of 503, retried by Temporal after 3 s and 6 s"
+            f"sid {short_sid(first.sid)} received after {fired} answers of 500, retried by Temporal after 3 s and 6 s"
         )
         await self.until("recording", lambda s: s.phase == "recording")
         self.event("recorder confirmed (query status 4/5): recording")
@@ -486,17 +658,7 @@ class Demo:
             raise DemoError("the recorder did not survive the break; see the worker log")
 
         await self.until_minute(tl.crash_at)
-        running = await self.until("recording", lambda s: s.phase == "recording" and s.sid is not None)
-        assert running.sid is not None
-        await self.control("POST", f"/tasks/{running.sid}/crash")
-        self.event(
-            f"recorder crashed (emulator crash of sid {short_sid(running.sid)}): query will answer 404, "
-            "backoff 5, 10, 15 s"
-        )
-        await self.until("restarting", lambda s: s.restarts >= 1, wait=90)
-        self.event(f"404 for 30 s: the workflow restarts the recorder on the backup uid {BACKUP_UID}")
-        restarted = await self.until("recording again", lambda s: s.restarts >= 1 and s.phase == "recording", wait=120)
-        self.event(f"recorder running again on uid {restarted.uid}, sid {short_sid(restarted.sid)}")
+        await self._crash()
 
         await self.until_minute(tl.class_minutes)
         self.event("class over: asking the workflow to stop the recording")
@@ -506,11 +668,66 @@ class Demo:
         self.event("recording stopped, upload status received")
         return manifest
 
+    async def _crash(self) -> None:
+        """Crash the recorder between two checks; say, from the workflow's history, how Agora's callback healed it."""
+        assert self.client is not None and self.handle is not None
+        converter = self.client.data_converter.payload_converter
+        running = await self.until("recording", lambda s: s.phase == "recording" and s.sid is not None)
+        sid = running.sid
+        assert sid is not None
+        due = pending_check(await self.history(), sid, converter)
+        if due is None or (due - datetime.now(UTC)).total_seconds() < CRASH_LEAD:
+            # So close to a check that the check could find the crash first: crash just after it instead.
+            done = running.checks
+            await self.until("a check", lambda s: s.checks > done and s.phase == "recording", wait=CHECK_INTERVAL + 30)
+            due = pending_check(await self.history(), sid, converter)
+        crashed_at = datetime.now(UTC)
+        await self.control("POST", f"/tasks/{sid}/crash")
+        next_check = (
+            f"its next scheduled check is due at {self.class_clock_at(due)}, in {self.span(due - crashed_at)}"
+            if due is not None
+            else f"its next scheduled check is due within {CHECK_INTERVAL} s"
+        )
+        self.event(f"recorder crashed (emulator crash of sid {short_sid(sid)}); {next_check}")
+        await self.until("restarting", lambda s: s.restarts >= 1, wait=90)
+        healing = read_healing(await self.history(), sid, converter)
+        if healing is None or healing.scheduled_check_fired:
+            self.event(f"the scheduled check found the crash: the workflow restarts on the backup uid {BACKUP_UID}")
+        else:
+            followed = "; then " + ", ".join(event_text(e) for e in healing.others) if healing.others else ""
+            self.event(
+                f"callback {event_text(healing.callback)} reached the workflow at "
+                f"{self.class_clock_at(healing.callback_at)}, {self.span(healing.callback_at - crashed_at)} after the "
+                f"crash{followed}"
+            )
+            manifest = await api.recording_manifest(self.client, self.channel, app_id=self.app_id)
+            found = next((f" ({seg.detail})" for seg in manifest.segments if seg.sid == sid and seg.detail), "")
+            self.event(
+                f"healed on the callback: checked at once{found}, restarting on the backup uid {BACKUP_UID} from "
+                f"{self.class_clock_at(healing.restarted_at)}, {self.span(healing.restarted_at - crashed_at)} after "
+                f"the crash; the next scheduled check would have found it at "
+                f"{self.class_clock_at(healing.scheduled_check_at)}, "
+                f"{self.span(healing.scheduled_check_at - crashed_at)} after the crash"
+            )
+        restarted = await self.until("recording again", lambda s: s.restarts >= 1 and s.phase == "recording", wait=120)
+        self.event(f"recorder running again on uid {restarted.uid}, sid {short_sid(restarted.sid)}")
+
+    async def history(self) -> list[HistoryEvent]:
+        """The recording workflow's history so far."""
+        assert self.handle is not None
+        return list((await self.handle.fetch_history()).events)
+
+    def span(self, real: timedelta) -> str:
+        """A real duration as class time, with the real seconds: `09:05 (20.0 s)`, `00:01 (0.03 s)`."""
+        seconds = real.total_seconds()
+        shown = f"{seconds:.2f}" if seconds < 1 else f"{seconds:.1f}"
+        return f"{clock_text(seconds * 60.0 / self.timeline.seconds_per_minute)} ({shown} s)"
+
     async def watch(self) -> None:
         """Poll the workflow's status query and the children; draw the status line."""
         assert self.client is not None
         while True:
-            for child in (self.worker, self.emulator):
+            for child in (self.worker, self.emulator, self.service):
                 if child is not None:
                     try:
                         child.check_alive()
@@ -543,15 +760,18 @@ class Demo:
             await self.handle.terminate("demo interrupted")
 
     async def close(self) -> None:
-        """Stop every child this run started, by PID: worker, emulator, dev server."""
-        if self.worker is not None:
-            await self.worker.stop(grace=15)
-        if self.emulator is not None:
-            await self.emulator.stop(grace=5)
-        if self.http is not None:
-            await self.http.aclose()
-        if self.server is not None:
-            await self.server.stop()
+        """Stop every child this run started, by PID: worker, emulator, service, dev server (each one even if stopping
+        an earlier one failed)."""
+        self.cleaning_up = True
+        async with contextlib.AsyncExitStack() as stack:
+            # Callbacks run last-in first-out: the dev server goes last, once nothing uses it.
+            if self.server is not None:
+                stack.push_async_callback(self.server.stop)
+            if self.http is not None:
+                stack.push_async_callback(self.http.aclose)
+            for child, grace in ((self.service, 10), (self.emulator, 5), (self.worker, 15)):
+                if child is not None:
+                    stack.push_async_callback(child.stop, grace)
         if self.pids:
             self.console.say(f"stopped pids {' '.join(str(p) for p in self.pids)}")
 
@@ -573,8 +793,8 @@ async def run_demo(args: argparse.Namespace) -> int:
 
     def on_signal() -> None:
         nonlocal interrupted
-        if interrupted:
-            return  # already stopping: a second Ctrl-C does not cut the clean-up short
+        if interrupted or demo.cleaning_up:
+            return  # already stopping: a (second) Ctrl-C does not cut the clean-up short
         interrupted = True
         task.cancel()
 
@@ -600,12 +820,14 @@ async def run_demo(args: argparse.Namespace) -> int:
     except asyncio.CancelledError:
         if not interrupted:
             raise
+        demo.cleaning_up = True
         rc = 0 if demo.finished else 130
         console.say("stopping everything this demo started" if demo.finished else "interrupted: stopping everything")
         if not demo.finished:
             await demo.interrupt_workflow()
-    except (DemoError, RuntimeError) as exc:
+    except (DemoError, RuntimeError, httpx.HTTPError, RPCError) as exc:
         # RuntimeError: the dev server would not start; ConnectionError_ (an Exception) is caught below.
+        demo.cleaning_up = True
         console.say(f"demo: {exc}")
         rc = 2 if demo.client is None else 1
         await demo.interrupt_workflow()
@@ -623,7 +845,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--keep", action="store_true", help="keep the servers and Web UI up after the class until Ctrl-C"
     )
-    parser.add_argument("--short", action="store_true", help="a ~100 s version for tests and CI")
+    parser.add_argument("--short", action="store_true", help="a shorter version (2.2 s per class minute) for tests")
     parser.add_argument(
         "--ports", choices=["default", "auto"], default="default", help="auto: use free ports if 7233/8233 are taken"
     )
