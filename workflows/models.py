@@ -169,6 +169,16 @@ class RecordingRequest(_Frozen):
             )
         return value
 
+    @field_validator("delivery_wait")
+    @classmethod
+    def _delivery_wait(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and not timedelta(0) < value <= policy.MAX_DELIVERY_WAIT:
+            raise ValueError(
+                f"delivery_wait {value} is not allowed: give a wait longer than 0 and at most "
+                f"{policy.MAX_DELIVERY_WAIT} (or none, to complete at the stop's answer)"
+            )
+        return value
+
     @field_validator("subscribe_audio_uids", "subscribe_video_uids")
     @classmethod
     def _subscriptions(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:

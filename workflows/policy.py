@@ -66,6 +66,10 @@ RECORDER_EXIT_STATUSES = frozenset({6, 7, 8, 20})
 # Agora's current best-practices page: "if you do not receive event 13 [high availability registered] within 10 s of
 # start, create a new task with a different UID". Opt-in (RecordingRequest.ha_check): the event is in no event table.
 HA_REGISTER_WITHIN = 10.0
+# The longest a recording may wait after its stop for Agora's "uploaded" callback (31) when the stop answered
+# backuped or unknown (the request's delivery_wait): Agora's backup delivers later, but a day bounds how long a
+# finished class's workflow stays open.
+MAX_DELIVERY_WAIT = timedelta(hours=24)
 
 # --- Rule 4: monitor -----
 # "If the returned HTTP status code is 404 [...] Agora recommends that you use a backoff strategy, for example,

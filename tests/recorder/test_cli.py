@@ -138,6 +138,8 @@ BAD_OPTIONS = [
     (["start", "c1", *UIDS, "--redundant"], "needs redundant_uid and redundant_backup_uid"),
     (["start", "c1", *UIDS, "--redundant-uid", "9"], "only used with redundant=True"),
     (["start", "c1", *UIDS, "--delivery-wait", "soon"], "argument --delivery-wait: 'soon' is not a duration"),
+    (["start", "c1", *UIDS, "--delivery-wait", "0"], "delivery_wait 0:00:00 is not allowed: give a wait longer than 0"),
+    (["start", "c1", *UIDS, "--delivery-wait", "25h"], "at most 1 day, 0:00:00"),
     (
         ["start", "c1", *UIDS, "--redundant", "--redundant-uid", "9", "--redundant-backup-uid", UIDS[1]],
         "four different",
