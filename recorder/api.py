@@ -42,6 +42,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from recorder.search_attributes import ensure_search_attributes, is_missing_search_attribute, registration_hint
 from recorder.settings import load_settings
@@ -104,6 +105,7 @@ _STREAMS = {0: "audio only", 1: "video only", 2: "audio and video"}
 _ENDED = frozenset({"stopped", "failed"})
 Handle = WorkflowHandle[RecordingWorkflow, RecordingManifest]
 T = TypeVar("T")
+U = TypeVar("U", LayoutUpdate, SubscriptionUpdate)
 
 
 class RecorderError(Exception):
@@ -541,14 +543,7 @@ async def _final(handle: Handle) -> StopOutcome:
 
 async def update_layout(client: Client, channel: str, layout: LayoutUpdate, *, app_id: str) -> UpdateResult:
     """Replace the mixed layout of the channel's running recorder (mix mode; every line of a redundant class)."""
-    handle = _handle(client, channel, app_id)
-    return await _recorder_update(
-        handle,
-        channel,
-        lambda: handle.start_update(
-            RecordingWorkflow.update_layout, layout, wait_for_stage=WorkflowUpdateStage.ACCEPTED
-        ),
-    )
+    return await _recorder_update(_handle(client, channel, app_id), channel, RecordingWorkflow.update_layout, layout)
 
 
 async def update_subscription(
@@ -556,22 +551,23 @@ async def update_subscription(
 ) -> UpdateResult:
     """Replace the subscription lists of the channel's running recorder."""
     handle = _handle(client, channel, app_id)
-    return await _recorder_update(
-        handle,
-        channel,
-        lambda: handle.start_update(
-            RecordingWorkflow.update_subscription, subscription, wait_for_stage=WorkflowUpdateStage.ACCEPTED
-        ),
-    )
+    return await _recorder_update(handle, channel, RecordingWorkflow.update_subscription, subscription)
 
 
 async def _recorder_update(
-    handle: Handle, channel: str, start: Callable[[], Awaitable[WorkflowUpdateHandle[UpdateResult]]]
+    handle: Handle,
+    channel: str,
+    method: UpdateMethodMultiParam[[RecordingWorkflow, U], UpdateResult],
+    change: U,
 ) -> UpdateResult:
     """Send an update to the running recorder: RecordingConflict when the recording cannot take it now (its
     validator's reason), UpdateRefused when Agora refused it."""
     try:
-        update = await _accepted(handle, channel, start)
+        update = await _accepted(
+            handle,
+            channel,
+            lambda: handle.start_update(method, change, wait_for_stage=WorkflowUpdateStage.ACCEPTED),
+        )
         if update is None:
             raise RecordingConflict(f"the recording of {channel} has ended: there is no recorder to update")
         return await update.result()
