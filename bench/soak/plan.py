@@ -124,6 +124,10 @@ def emulator_config(settings: SoakSettings) -> EmulatorConfig:
         # Agora's resourceId lives 5 minutes and its stop grace is 5 s of real time as the caller sees it.
         resource_ttl_seconds=300.0 * settings.speed,
         exit_grace_seconds=5.0 * settings.speed,
+        # How long query still shows an exited recorder's final status (20 after a crash) before it answers 404: the
+        # workflow meets it in real time too. Unscaled, it lasted 1/6 s at speed 60, every crash was seen as 404s and
+        # cost the 30 s 404 backoff, and a check made at once (on a callback) could not be faster than one made later.
+        exit_visible_seconds=10.0 * settings.speed,
         failover_downtime_seconds=90.0,
         seed=settings.seed,
         # Agora's "about once a minute" of upload progress would be one callback per real second at speed 60: one per
