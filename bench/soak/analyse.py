@@ -319,6 +319,10 @@ class _Analysis:
                 if not class_start <= f_start < class_end:
                     continue
                 came_back = f_end > f_start and end > f_end
+                current = not any(
+                    o is not task and _line(plan, o) == line and task.started_at < o.started_at <= f_start
+                    for o in tasks
+                )
                 # The recorders the workflow started because of this migration: a restart is decided on the 404s
                 # inside the window and takes seconds to start (more under start faults); one that never came back
                 # is replaced whenever the workflow learns it ended.
@@ -353,6 +357,7 @@ class _Analysis:
                         duplicate_s=round(duplicate / speed, 1),
                         wait_gap_s=round(min(wait, class_end - f_start) / speed, 1),
                         end_reason=task.end_reason,
+                        current=current,
                     )
                 )
         return out
@@ -387,10 +392,22 @@ def _crash_time_lost(figures: list[ClassFigures]) -> dict[str, Any]:
     }
 
 
+def _failover_group(chosen: list[FailoverFigures]) -> dict[str, Any]:
+    """Count, downtime and the totals of today's gap, waiting's gap and duplicate time of some migrations."""
+    return {
+        "n": len(chosen),
+        "downtime_mean_s": round(statistics.fmean(f.downtime_s for f in chosen), 1) if chosen else 0.0,
+        "gap_s": round(sum(f.gap_s for f in chosen), 1),
+        "wait_gap_s": round(sum(f.wait_gap_s for f in chosen), 1),
+        "duplicate_s": round(sum(f.duplicate_s for f in chosen), 1),
+    }
+
+
 def _failover_summary(figures: list[ClassFigures]) -> dict[str, Any]:
     """Migrations heard (event 12 delivered) and not: today's gap and duplicates against the gap of waiting."""
-    out: dict[str, Any] = {}
-    every = [f for c in figures for f in c.failovers]
+    every = [f for c in figures for f in c.failovers if f.current]
+    # A migration of a task the workflow had already replaced costs the class nothing more: counted apart.
+    out: dict[str, Any] = {"of_replaced_tasks": sum(1 for c in figures for f in c.failovers if not f.current)}
     for group, chosen in (
         ("announced", [f for f in every if f.announced]),
         ("not_announced", [f for f in every if not f.announced]),
@@ -413,6 +430,8 @@ def _failover_summary(figures: list[ClassFigures]) -> dict[str, Any]:
                 **summary([f.wait_gap_s for f in chosen]),
                 "total": round(sum(f.wait_gap_s for f in chosen), 1),
             },
+            "came_back_restarted": _failover_group([f for f in back if f.restarted]),
+            "came_back_not_restarted": _failover_group([f for f in back if not f.restarted]),
             "not_back_gap_s": round(sum(f.gap_s for f in lost), 1),
             "not_back_wait_gap_s": round(sum(f.wait_gap_s for f in lost), 1),
             "not_back_end_reasons": dict(Counter(str(f.end_reason) for f in lost)),

@@ -27,6 +27,8 @@ class FailoverFigures:
     duplicate_s: float  # time the migrated task, back, was up beside a recorder started after the window began
     wait_gap_s: float
     end_reason: str | None
+    # The task was its line's newest recorder when the migration began (not one the workflow had already replaced).
+    current: bool = True
 
 
 @dataclass
@@ -148,6 +150,9 @@ def render(report: SoakReport, *, per_class: int | None = None) -> str:
         suffix = measured if lost["n"] else ""
         lines.append(f"class time lost per recorder crash ({group.replace('_', ' ')}): n {lost['n']}{suffix}")
     for group, f in report.failovers.items():
+        if not isinstance(f, dict):
+            lines.append(f"failovers {group.replace('_', ' ')}: {f}")
+            continue
         if not f["n"]:
             lines.append(f"failovers ({group.replace('_', ' ')}): none")
             continue
@@ -160,6 +165,12 @@ def render(report: SoakReport, *, per_class: int | None = None) -> str:
             f"{f['wait_gap_s']['total']}s (max {f['wait_gap_s']['max']}s), no duplicate; not back: gap "
             f"{f['not_back_gap_s']}s today against {f['not_back_wait_gap_s']}s waiting {f['not_back_end_reasons']}"
         )
+        for part in ("came_back_restarted", "came_back_not_restarted"):
+            g = f[part]
+            lines.append(
+                f"  {part.replace('_', ' ')}: {g['n']}, downtime mean {g['downtime_mean_s']}s; gap {g['gap_s']}s today "
+                f"against {g['wait_gap_s']}s waiting; duplicate {g['duplicate_s']}s"
+            )
     if report.load_average:
         la = report.load_average
         lines.append(f"load average (1 min): start {la['start']} mean {la['mean']} max {la['max']} end {la['end']}")
