@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--redundant", action="store_true", help="every class a redundant recording (four uids)")
     parser.add_argument(
+        "--redundant-half",
+        action="store_true",
+        help="half the classes redundant (crossed with the callback halves): both under the same load in one run",
+    )
+    parser.add_argument(
         "--failover-weight",
         type=float,
         default=1.0,
@@ -54,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         work_dir=args.work_dir,
         callbacks=args.callbacks,
         redundant=args.redundant,
+        redundant_half=args.redundant_half,
         failover_weight=args.failover_weight,
     )
     report = asyncio.run(run_soak(settings))

@@ -284,6 +284,7 @@ class _Analysis:
             gap_max_s=round(max(gap_lengths, default=0.0), 1),
             stop_lag_s=round((last_end - class_end) / speed, 1),
             hears_callbacks=run.plan.hears_callbacks,
+            redundant=run.plan.redundant,
             crash_losses_s=[round(x, 1) for x in losses],
             failovers=self._failovers(run, tasks, pieces, covered, class_start, class_end),
         )

@@ -339,9 +339,9 @@ class Driver:
             # emulated clock (speed times faster): scaled, the resource lives past the class (and its stop) as it
             # would in reality, instead of answering 433 to every query after a few real minutes.
             resource_expired_hour=resource_hours(plan.length, self.s.speed),
-            redundant=self.s.redundant,
-            redundant_uid=plan.redundant_uid if self.s.redundant else None,
-            redundant_backup_uid=plan.redundant_backup_uid if self.s.redundant else None,
+            redundant=plan.redundant,
+            redundant_uid=plan.redundant_uid if plan.redundant else None,
+            redundant_backup_uid=plan.redundant_backup_uid if plan.redundant else None,
         )
 
         async def start() -> Handle:

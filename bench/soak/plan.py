@@ -81,6 +81,8 @@ class SoakSettings:
     callbacks: bool = False
     # Every class a redundant recording: two lines of recorders, four distinct uids.
     redundant: bool = False
+    # Half the classes redundant (crossed with the callback halves), so one run compares both under the same load.
+    redundant_half: bool = False
     # How often a scripted failover is drawn against the other trouble (EVENT_WEIGHTS["failover"] is 1): more of them
     # for a run that measures migrations, such as one at speed 1 where a migration's 404s last 10-90 real seconds.
     failover_weight: float = 1.0
@@ -108,6 +110,7 @@ class ClassPlan:
     redundant_uid: str
     redundant_backup_uid: str
     hears_callbacks: bool
+    redundant: bool
     start_at: float
     length: float
     end_how: EndHow
@@ -195,6 +198,8 @@ def make_plans(settings: SoakSettings, rng: random.Random) -> list[ClassPlan]:
                 redundant_backup_uid=str(2_000_003 + 4 * i),
                 # Half the classes hear Agora's callbacks, the other half none: the same run compares both.
                 hears_callbacks=settings.callbacks and i % 2 == 0,
+                # Classes 0, 1, 4, 5, ...: crossed with the callback halves, so each quarter has one of each.
+                redundant=settings.redundant or (settings.redundant_half and (i // 2) % 2 == 0),
                 start_at=rng.uniform(0.0, settings.start_spread),
                 length=length,
                 end_how=end_how,

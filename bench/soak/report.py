@@ -50,6 +50,7 @@ class ClassFigures:
     gap_max_s: float
     stop_lag_s: float
     hears_callbacks: bool = False
+    redundant: bool = False
     # Per recorder crash: real seconds until some recorder of the class was up again (0 if one still was).
     crash_losses_s: list[float] = field(default_factory=list)
     failovers: list[FailoverFigures] = field(default_factory=list)
@@ -176,6 +177,15 @@ def render(report: SoakReport, *, per_class: int | None = None) -> str:
         lines.append(f"load average (1 min): start {la['start']} mean {la['mean']} max {la['max']} end {la['end']}")
     if report.redundant:
         lines.append("redundant: every class ran two lines of recorders (four uids)")
+    if any(r.redundant for r in rows) and not all(r.redundant for r in rows):
+        for flag, name in ((True, "redundant"), (False, "one line")):
+            same = [r for r in rows if r.redundant is flag]
+            lines.append(
+                f"{name}: {len(same)} classes, coverage median {statistics.median(r.coverage for r in same):.1%} "
+                f"min {min(r.coverage for r in same):.1%}; gaps {sum(r.gaps for r in same)}, "
+                f"{sum(r.length_s * (1 - r.coverage) for r in same):.0f}s without a recorder of "
+                f"{sum(r.length_s for r in same):.0f}s"
+            )
     cb = report.callbacks
     if cb is not None:
         lines += [
