@@ -553,7 +553,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     rounds: list[dict[str, Any]] = []
     plans: list[Plan] = []
     async with Rig(workdir, args.channels, args.interval, args.receiver_log_level, args.receiver_python) as rig:
-        # What every process spends with the recordings idle and no callback: the floor under each rate's CPU.
+        # What every process spends with the recordings idle and no callback: the floor under each rate's CPU, once
+        # the recordings' first checks after their start (the M3U8 checks at 15 s and 60 s) are behind them.
+        await asyncio.sleep(args.settle)
         idle = ProcSampler(rig.pids())
         idle.mark_start()
         await asyncio.sleep(10.0)
@@ -576,6 +578,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "channels": args.channels,
         "check_interval_s": args.interval,
         "seconds_per_rate": args.seconds,
+        "settle_s": args.settle,
         "resend_share": args.resend_share,
         "connections": args.connections,
         "receiver_log_level": args.receiver_log_level,
@@ -618,6 +621,9 @@ async def main() -> None:
     parser.add_argument("--resend-share", type=float, default=0.1, help="share of the slots that resend a callback")
     parser.add_argument("--connections", type=int, default=256, help="most connections the load opens")
     parser.add_argument("--pause", type=float, default=10.0, help="seconds between rates")
+    parser.add_argument(
+        "--settle", type=float, default=60.0, help="seconds from every recording confirmed to the idle window and load"
+    )
     parser.add_argument("--receiver-log-level", default="INFO", help="LOG_LEVEL of `recorder serve`")
     parser.add_argument(
         "--receiver-python",
