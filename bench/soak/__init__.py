@@ -14,7 +14,8 @@ dev server. Durations that the workflow experiences through Agora's answers in r
 the stop grace) are scaled by `speed` so that they keep their real-time meaning. See bench/SOAK.md.
 
 One module per stage: `plan` (settings, class plans, chaos schedule), `drive` (processes, classes, worker kills,
-dev-server restart), `analyse` (invariants and figures), `report` (text and JSON), `__main__` (the command line).
+dev-server restart), `analyse` (invariants and figures), `report` (text and JSON), `__main__` (the command line);
+`compare` sets two reports of one plan side by side, or the two halves of a `--redundant-half` run.
 """
 
 from bench.soak.analyse import analyse
