@@ -8,6 +8,7 @@ own task on its own timer, beside the checks, so it is never late and never dela
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -24,6 +25,15 @@ def resume_probes(rec: Recording) -> None:
     if rec.state.probes and workflow.patched(patches.PROBES_BESIDE_CHECKS):
         for probe in rec.state.probes:
             probe_beside(rec, probe)
+
+
+def probe_old_sid(rec: Recording, seg: RecordingSegment, since: datetime) -> None:
+    """Schedule the probe of an old sid taken for gone `since`, due once Agora's failover window has passed."""
+    probe = FailoverProbe(segment_index=seg.index, due_at=since + timedelta(seconds=policy.FAILOVER_WINDOW))
+    rec.state.probes.append(probe)
+    if workflow.patched(patches.PROBES_BESIDE_CHECKS):
+        # The probe keeps its own time, whatever the loop is doing then (checking, starting, backing off).
+        probe_beside(rec, probe)
 
 
 def probe_beside(rec: Recording, probe: FailoverProbe) -> None:

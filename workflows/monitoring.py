@@ -14,7 +14,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows import names, patches, policy
-    from workflows.models import FailoverProbe, QueryResult, RecordingSegment
+    from workflows.models import QueryResult, RecordingSegment
 
 from workflows import calls, failover, segments
 from workflows.state import Recording
@@ -131,11 +131,7 @@ async def _recorder_quit(rec: Recording, seg: RecordingSegment, since: datetime,
     seg.ended_at = state.last_healthy_at if state.last_healthy_at else since
     seg.end_reason = "recorder_exited"
     seg.detail = why
-    probe = FailoverProbe(segment_index=seg.index, due_at=since + timedelta(seconds=policy.FAILOVER_WINDOW))
-    state.probes.append(probe)
-    if workflow.patched(patches.PROBES_BESIDE_CHECKS):
-        # The probe keeps its own time, whatever the loop is doing then (checking, starting, backing off).
-        failover.probe_beside(rec, probe)
+    failover.probe_old_sid(rec, seg, since)
     state.restarts += 1
     rec.count("recording_restarts", "recorders restarted after they quit")
     state.next_uid = policy.other_uid(rec.request, seg.uid)

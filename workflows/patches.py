@@ -28,3 +28,7 @@ REACQUIRE_AFTER_ALLOCATION_FAILURE = "reacquire-after-allocation-failure"
 # A failover probe that finds the old sid answering an exit status (6, 7, 8 or 20: Agora shows them for a while after
 # the recorder ended) takes it for gone, instead of for a task Agora's failover brought back.
 PROBE_SEES_EXIT = "probe-sees-exit-status"
+# A recorder given up while confirming because query answered 404 through the backoff, whose stop Agora also answered
+# 404, may be in the middle of a high-availability migration: its old sid is probed after the failover window, as a
+# check's restart does, instead of being taken for gone (a migrated recorder kept recording beside its successor).
+PROBE_AFTER_UNCONFIRMED_404 = "probe-after-unconfirmed-404"

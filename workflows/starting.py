@@ -62,7 +62,15 @@ async def start_until_running(rec: Recording) -> None:
         if rec.stop_requested:
             return
         # Rule 2: not up within Agora's window: stop that sid (best effort) and start on the other uid.
-        await segments.stop(rec, seg, "not_confirmed", rec.unconfirmed_why)
+        outcome = await segments.stop(rec, seg, "not_confirmed", rec.unconfirmed_why)
+        since = rec.unconfirmed_404_since
+        if (
+            since is not None
+            and outcome in (None, "already_gone")
+            and workflow.patched(patches.PROBE_AFTER_UNCONFIRMED_404)
+        ):
+            # 404 to query and to stop is also what a migrating recorder answers: probe it once the window has passed.
+            failover.probe_old_sid(rec, seg, since)
         await attempts.failed(rec, "come up")
 
 
@@ -168,6 +176,7 @@ async def _confirm(rec: Recording, seg: RecordingSegment) -> bool:
     deadline = seg.started_at + timedelta(seconds=policy.CONFIRM_WINDOW)
     delays = policy.confirm_delays(rec.request.max_idle_time)
     rec.unconfirmed_why = "not up within 90 s"
+    rec.unconfirmed_404_since = None
     first_404: datetime | None = None
     for i, delay in enumerate(delays, start=1):
         if await rec.sleep(delay, f"confirm sid {seg.sid}: query {i} of {len(delays)}", nudgeable=True):
@@ -198,6 +207,7 @@ async def _confirm(rec: Recording, seg: RecordingSegment) -> bool:
                 lasted = (workflow.now() - first_404).total_seconds()
                 if lasted >= sum(policy.NOT_FOUND_DELAYS):
                     rec.unconfirmed_why = f"query answered 404 for {lasted:g} s while confirming"
+                    rec.unconfirmed_404_since = first_404
                     return False
         if workflow.now() >= deadline:
             break

@@ -8,7 +8,7 @@ share the stop request and the Web UI (`Shared`).
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
@@ -60,8 +60,9 @@ class Recording:
         self.checks_this_run = 0
         # The resource of the start in flight, so a start Agora accepted without naming the sid is still recorded.
         self.start_resource_id: str | None = None
-        # Why the last confirm failed, for the stopped segment's detail.
+        # Why the last confirm failed, for the stopped segment's detail, and since when it answered 404 if that was why.
         self.unconfirmed_why = ""
+        self.unconfirmed_404_since: datetime | None = None
         # Segment indexes whose failover probe is running beside the monitor loop.
         self.probing: set[int] = set()
         self.probe_tasks: set[asyncio.Task[None]] = set()

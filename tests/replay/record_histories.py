@@ -151,6 +151,23 @@ async def start_502_reacquires(env: WorkflowEnvironment, emu: RunningEmulator, q
     return handle
 
 
+async def migration_while_confirming(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
+    """A migration starts while the recorder is confirmed: 404 to query and stop, the backup uid, and the old sid
+    probed after the failover window and stopped when it has come back."""
+    handle = await _start(env, emu, queue, _request("migconfirm", max_duration=timedelta(minutes=5)))
+    for _ in range(20):
+        status = await handle.query(RecordingWorkflow.status)
+        if status.sid:
+            emu.failover(status.sid, downtime=60)
+            break
+        await env.sleep(1)
+    await _recording_sid(env, handle)
+    emu.advance(61)
+    manifest = await handle.result()
+    assert manifest.segments[0].end_reason == "failover_duplicate", manifest
+    return handle
+
+
 async def callbacks_heal_a_crash(env: WorkflowEnvironment, emu: RunningEmulator, queue: str) -> Handle:
     """Agora's callbacks: a repeated progress, a failover announced, then a crash healed on its session-exit event."""
     handle = await _start(env, emu, queue, _request("callbacks", check_interval=50))
@@ -187,10 +204,11 @@ SCENARIOS: dict[str, Scenario] = {
     "confirm_404_backup_uid": confirm_404_backup_uid,
     "start_502_reacquires": start_502_reacquires,
     "callbacks_heal_a_crash": callbacks_heal_a_crash,
+    "migration_while_confirming": migration_while_confirming,
 }
 # The fixture sets, oldest first ("" is the set recorded before any tag). Each set holds every scenario that existed
 # when it was recorded.
-GENERATIONS = ("", "local-queries", "confirm-404", "reacquire-502", "callbacks")
+GENERATIONS = ("", "local-queries", "confirm-404", "reacquire-502", "callbacks", "unconfirmed-probe")
 # Scenarios added after the first set: the generation they first appear in.
 NEW_IN = {
     "probe_stops_404ing_old_sid": "local-queries",
@@ -198,6 +216,7 @@ NEW_IN = {
     "confirm_404_backup_uid": "confirm-404",
     "start_502_reacquires": "reacquire-502",
     "callbacks_heal_a_crash": "callbacks",
+    "migration_while_confirming": "unconfirmed-probe",
 }
 
 

@@ -43,3 +43,37 @@ async def test_recorder_gone_while_confirming_is_replaced_after_the_404_backoff(
     replaced_after = (second.started_at - first.started_at).total_seconds()
     assert sum(policy.NOT_FOUND_DELAYS) <= replaced_after < policy.CONFIRM_WINDOW, replaced_after
     assert all(not t["running"] for t in tasks)
+
+
+async def test_recorder_migrating_while_confirming_is_probed_and_its_return_stopped(ts_env: WorkflowEnvironment):
+    """A high-availability migration that starts while the recorder is being confirmed answers 404 to query and to
+    stop. The workflow gives up on it and starts on the backup uid, but probes the old sid once Agora's failover
+    window has passed: the migrated recorder that came back is stopped as a duplicate, not left recording beside its
+    successor until the channel goes idle."""
+    req = request(max_duration=timedelta(minutes=5))
+    async with running_emulator(fast_emulator_config(speed=0, startup_seconds=0)) as emu:
+        emu.join(req.channel, TEACHER)
+        async with worker_for(ts_env.client, emu) as queue:
+            handle = await start(ts_env.client, queue, req)
+            for _ in range(20):
+                status = await handle.query(RecordingWorkflow.status)
+                if status.sid:
+                    break
+                await ts_env.sleep(1)
+            assert status.sid is not None and status.phase == "confirming", status
+            old_sid = status.sid
+            emu.failover(old_sid, downtime=60)
+            for _ in range(30):
+                await ts_env.sleep(5)
+                status = await handle.query(RecordingWorkflow.status)
+                if status.uid == req.backup_uid and status.phase == "recording":
+                    break
+            assert status.uid == req.backup_uid and status.phase == "recording", status
+            emu.advance(61)  # the migration ends: the old task is back under a new uid
+            manifest = await handle.result()
+        tasks = tasks_of(emu, req.channel)
+    first = manifest.segments[0]
+    returned = next(t for t in tasks if t["sid"] == old_sid)
+    assert first.sid == old_sid and first.end_reason == "failover_duplicate", first
+    assert returned["currentUid"] != req.uid and returned["endReason"] == "stopped", returned
+    assert all(not t["running"] for t in tasks)
