@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from emulator.app import create_app
 from emulator.config import EmulatorConfig
@@ -79,11 +80,12 @@ class RunningEmulator:
 
 
 @asynccontextmanager
-async def running_emulator(config: EmulatorConfig | None = None) -> AsyncIterator[RunningEmulator]:
-    """Serve a fresh emulator with uvicorn on 127.0.0.1:<free port> inside the current event loop."""
-    config = config or EmulatorConfig()
-    app = create_app(config)
-    emulator: Emulator = app.state.emulator
+async def serving_app(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1:<free port> inside the current event loop; yields its base URL.
+
+    The server is started and stopped by hand rather than via `serve()`: no signal handlers are taken over from the
+    host program, and shutdown skips uvicorn's fixed 0.1 s pauses (tests start many of these).
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Answers go out as header and body writes; without this, Nagle plus delayed ACK adds 40 ms each.
@@ -95,19 +97,29 @@ async def running_emulator(config: EmulatorConfig | None = None) -> AsyncIterato
     )
     server_config.load()
     server = uvicorn.Server(server_config)
-    # Start and stop the server by hand rather than via `serve()`: no signal handlers are taken over from
-    # the host program, and shutdown skips uvicorn's fixed 0.1 s pauses (tests start one emulator each).
     server.lifespan = server_config.lifespan_class(server_config)
     await server.startup(sockets=[sock])
-    # The app's lifespan is off here (see above), so the callbacks' background task is started and stopped by hand.
-    await emulator.start_callbacks()
     try:
-        yield RunningEmulator(f"http://127.0.0.1:{port}", emulator, config)
+        yield f"http://127.0.0.1:{port}"
     finally:
-        emulator.close()
-        await emulator.stop_callbacks()
         await _shutdown(server)
         sock.close()
+
+
+@asynccontextmanager
+async def running_emulator(config: EmulatorConfig | None = None) -> AsyncIterator[RunningEmulator]:
+    """Serve a fresh emulator with uvicorn on 127.0.0.1:<free port> inside the current event loop."""
+    config = config or EmulatorConfig()
+    app = create_app(config)
+    emulator: Emulator = app.state.emulator
+    async with serving_app(app) as url:
+        # The app's lifespan is off (see serving_app), so the callbacks' background task is started and stopped here.
+        await emulator.start_callbacks()
+        try:
+            yield RunningEmulator(url, emulator, config)
+        finally:
+            emulator.close()
+            await emulator.stop_callbacks()
 
 
 async def _shutdown(server: uvicorn.Server) -> None:

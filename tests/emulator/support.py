@@ -5,21 +5,19 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulator.config import EmulatorConfig
-from emulator.testing import RunningEmulator, running_emulator
+from emulator.testing import RunningEmulator, running_emulator, serving_app
 
 FAST = {"speed": 0.0, "rate_limit_qps": 0.0, "upload_seconds": 0.0, "seed": 7}
 STORAGE: dict[str, Any] = {
@@ -197,26 +195,6 @@ class CallbackSink:
 async def callback_sink() -> AsyncIterator[CallbackSink]:
     """A `CallbackSink` served by uvicorn on a free loopback port; its `url` is set."""
     sink = CallbackSink()
-    app = Starlette(routes=[Route("/ncs", sink.endpoint, methods=["POST"])])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    # Answers go out as header and body writes; without this, Nagle plus delayed ACK adds 40 ms to each delivery.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
-    config.load()
-    server = uvicorn.Server(config)
-    server.lifespan = config.lifespan_class(config)
-    await server.startup(sockets=[sock])
-    sink.url = f"http://127.0.0.1:{port}/ncs"
-    try:
+    async with serving_app(Starlette(routes=[Route("/ncs", sink.endpoint, methods=["POST"])])) as url:
+        sink.url = f"{url}/ncs"
         yield sink
-    finally:
-        server.should_exit = True
-        for connection in list(server.server_state.connections):
-            connection.shutdown()
-        for task in list(server.server_state.tasks):
-            task.cancel()
-        for listener in server.servers:
-            listener.close()
-        sock.close()

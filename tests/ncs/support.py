@@ -5,15 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 
+from emulator.testing import serving_app
 from recorder.ncs import Receiver
 
 
@@ -50,17 +49,5 @@ def callback(event_type: int, cname: str, sid: str, *, notice_id: str | None = N
 @asynccontextmanager
 async def serving(receiver: Receiver) -> AsyncIterator[str]:
     """The receiver's route in an app of its own, served by uvicorn on a free loopback port; yields the URL."""
-    app = Starlette(routes=receiver.routes())
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    config.load()
-    server.lifespan = config.lifespan_class(config)
-    await server.startup(sockets=[sock])
-    try:
-        yield f"http://127.0.0.1:{port}{receiver.path}"
-    finally:
-        await server.shutdown(sockets=[sock])
-        sock.close()
+    async with serving_app(Starlette(routes=receiver.routes())) as url:
+        yield f"{url}{receiver.path}"
