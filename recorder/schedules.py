@@ -505,7 +505,7 @@ async def add_classes(
         raise ScheduleInputError("no class to schedule")
     await _register_schedule_attribute(client)
     for sid in planned:
-        if await _exists(client, sid):
+        if await schedule_exists(client, sid):
             raise ScheduleExists(sid)
     created: list[str] = []
     try:
@@ -530,7 +530,8 @@ async def _register_schedule_attribute(client: Client) -> None:
             raise
 
 
-async def _exists(client: Client, sid: str) -> bool:
+async def schedule_exists(client: Client, sid: str) -> bool:
+    """Whether the server has a schedule with this id (strongly consistent, unlike the schedule list)."""
     try:
         await client.get_schedule_handle(sid).describe()
     except RPCError as err:

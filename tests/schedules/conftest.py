@@ -79,17 +79,6 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], within: float = 3
         await asyncio.sleep(every)
 
 
-async def schedule_exists(client: Client, sid: str) -> bool:
-    """Whether the server has a schedule with this id (strongly consistent, unlike the schedule list)."""
-    try:
-        await client.get_schedule_handle(sid).describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
-
-
 async def workflow_exists(client: Client, wid: str) -> bool:
     """Whether a workflow with this id was ever started (strongly consistent)."""
     try:

@@ -14,7 +14,7 @@ from emulator.testing import RunningEmulator
 from recorder import cli, schedules
 from recorder.worker import running_workers
 from tests.conftest import settings_for
-from tests.schedules.conftest import APP_ID, UIDS, channel, eventually, schedule_exists
+from tests.schedules.conftest import APP_ID, UIDS, channel, eventually
 from tests.schedules.test_ics import MATH, ics
 from tests.workflows.helpers import TEACHER, tasks_of
 
@@ -45,8 +45,8 @@ def changed(options: list[str], **values: str | None) -> list[str]:
 
 async def nothing_for(client: Client, ch: str) -> bool:
     """No 09:00 schedule exists for the channel on any weekday."""
-    found = [await schedule_exists(client, schedules.schedule_id(APP_ID, ch, f"{d}-0900")) for d in schedules.WEEKDAYS]
-    return not any(found)
+    ids = [schedules.schedule_id(APP_ID, ch, f"{d}-0900") for d in schedules.WEEKDAYS]
+    return not any([await schedules.schedule_exists(client, sid) for sid in ids])
 
 
 @pytest.mark.parametrize(
@@ -199,7 +199,7 @@ async def test_a_term_timetable_end_to_end(
         await cli.run(["schedule", "add", ch, "--at", "mon,thu 09:00", "--duration", "50m", "--tz", "UTC", *UIDS]) == 1
     )
     assert "exists already" in one_error_line(capsys.readouterr().err)
-    assert not await schedule_exists(cli_env, schedules.schedule_id(APP_ID, ch, "thu-0900"))
+    assert not await schedules.schedule_exists(cli_env, schedules.schedule_id(APP_ID, ch, "thu-0900"))
 
     async def listed() -> list[dict[str, object]] | None:
         assert await cli.run(["schedule", "list", "--channel", ch, "--json"]) == 0
@@ -237,7 +237,7 @@ async def test_a_term_timetable_end_to_end(
     assert await cli.run(["schedule", "delete", ch, "mon-0900"]) == 0
     assert await cli.run(["schedule", "delete", wed]) == 0
     assert capsys.readouterr().out.split() == ["deleted", mon, "deleted", wed]
-    assert not await schedule_exists(cli_env, mon) and not await schedule_exists(cli_env, wed)
+    assert not await schedules.schedule_exists(cli_env, mon) and not await schedules.schedule_exists(cli_env, wed)
 
 
 async def _tasks(emulator: RunningEmulator, ch: str) -> list[dict[str, object]] | None:
