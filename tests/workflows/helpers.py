@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 
 from emulator.testing import RunningEmulator
 from workflows.models import RecordingInput, RecordingManifest, RecordingRequest
@@ -51,3 +52,25 @@ def tasks_of(emu: RunningEmulator, channel: str) -> list[dict[str, Any]]:
 def requests_of(emu: RunningEmulator, channel: str, op: str) -> list[dict[str, Any]]:
     """Every request of one operation that the emulator's tasks of a channel received."""
     return [r for t in tasks_of(emu, channel) for r in t["requests"] if r["op"] == op]
+
+
+async def confirmed_sid(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]) -> str:
+    """Let the workflow reach 'recording' (its recorder confirmed) and return the recorder's sid."""
+    for _ in range(20):
+        await env.sleep(10)
+        status = await handle.query(RecordingWorkflow.status)
+        if status.phase == "recording":
+            assert status.sid is not None
+            return str(status.sid)
+    raise AssertionError(f"recording never confirmed: {status}")
+
+
+async def confirming_sid(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]) -> str:
+    """The sid of the first recorder, as soon as the workflow has it (it is then being confirmed)."""
+    for _ in range(20):
+        status = await handle.query(RecordingWorkflow.status)
+        if status.sid:
+            break
+        await env.sleep(1)
+    assert status.sid is not None and status.phase == "confirming", status
+    return str(status.sid)

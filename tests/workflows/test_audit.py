@@ -25,10 +25,9 @@ from agora import models
 from agora.client import AgoraClient
 from emulator.testing import RunningEmulator, running_emulator
 from tests.conftest import fast_emulator_config, worker_for
-from tests.workflows.helpers import TEACHER, request, requests_of, start, tasks_of
+from tests.workflows.helpers import TEACHER, confirmed_sid, request, requests_of, start, tasks_of
 from workflows import names, policy
 from workflows.models import QueryInput, RecordingRequest, StartInput, StopInput
-from workflows.recording import RecordingWorkflow
 
 PROFILE = StorageProfile(vendor=1, region=0, bucket="b", access_key="ak-1234", secret_key="sk-1234")
 BASE: dict[str, Any] = {"channel": "math-101", "uid": "527841", "backup_uid": "527842"}
@@ -252,7 +251,7 @@ async def test_row14_a_failover_probe_that_finds_an_exit_status_sends_no_stop(ts
         emu.join(req.channel, TEACHER)
         async with worker_for(ts_env.client, emu) as queue:
             handle = await start(ts_env.client, queue, req)
-            sid = await _confirmed_sid(ts_env, handle)
+            sid = await confirmed_sid(ts_env, handle)
             emu.crash(sid)
             manifest = await handle.result()
         crashed = next(t for t in tasks_of(emu, req.channel) if t["sid"] == sid)
@@ -260,13 +259,3 @@ async def test_row14_a_failover_probe_that_finds_an_exit_status_sends_no_stop(ts
     assert (old.end_reason, old.detail) == ("recorder_exited", "query status 20")
     assert [s.uid for s in manifest.segments] == [req.uid, req.backup_uid] and manifest.restarts == 1
     assert [r["op"] for r in crashed["requests"] if r["op"] == "stop"] == []
-
-
-async def _confirmed_sid(ts_env: WorkflowEnvironment, handle: Any) -> str:
-    """Let the workflow reach 'recording' and return its sid."""
-    for _ in range(20):
-        await ts_env.sleep(10)
-        status = await handle.query(RecordingWorkflow.status)
-        if status.phase == "recording" and status.sid is not None:
-            return str(status.sid)
-    raise AssertionError("recording never confirmed")

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from emulator.testing import running_emulator
 from tests.conftest import fast_emulator_config, worker_for
-from tests.workflows.helpers import TEACHER, request, start, tasks_of
+from tests.workflows.helpers import TEACHER, confirming_sid, request, start, tasks_of
 from workflows import policy
 from workflows.recording import RecordingWorkflow
-
-
-async def _confirming_sid(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]) -> str:
-    """The sid of the first recorder, as soon as the workflow has it (it is then being confirmed)."""
-    for _ in range(20):
-        status = await handle.query(RecordingWorkflow.status)
-        if status.sid:
-            break
-        await env.sleep(1)
-    assert status.sid is not None and status.phase == "confirming", status
-    return status.sid
 
 
 async def test_recorder_gone_while_confirming_is_replaced_after_the_404_backoff(ts_env: WorkflowEnvironment):
@@ -40,7 +27,7 @@ async def test_recorder_gone_while_confirming_is_replaced_after_the_404_backoff(
         emu.join(req.channel, TEACHER)
         async with worker_for(ts_env.client, emu) as queue:
             handle = await start(ts_env.client, queue, req)
-            emu.crash(await _confirming_sid(ts_env, handle))
+            emu.crash(await confirming_sid(ts_env, handle))
             manifest = await handle.result()
         tasks = tasks_of(emu, req.channel)
     first, second = manifest.segments[0], manifest.segments[1]
@@ -62,7 +49,7 @@ async def test_recorder_migrating_while_confirming_is_probed_and_its_return_stop
         emu.join(req.channel, TEACHER)
         async with worker_for(ts_env.client, emu) as queue:
             handle = await start(ts_env.client, queue, req)
-            old_sid = await _confirming_sid(ts_env, handle)
+            old_sid = await confirming_sid(ts_env, handle)
             emu.failover(old_sid, downtime=60)
             for _ in range(30):
                 await ts_env.sleep(5)

@@ -17,7 +17,7 @@ from emulator.testing import RunningEmulator, running_emulator
 from recorder.processes import binary
 from recorder.search_attributes import ensure_search_attributes as register_search_attributes
 from tests.conftest import fast_emulator_config, worker_for
-from tests.workflows.helpers import TEACHER, request, requests_of, start, tasks_of
+from tests.workflows.helpers import TEACHER, confirmed_sid, request, requests_of, start, tasks_of
 from workflows import policy
 from workflows.models import StopRequest
 from workflows.recording import RecordingWorkflow
@@ -194,17 +194,6 @@ async def test_rule2_recorder_not_up_in_90s_is_stopped_and_restarted_on_other_ui
 # --- rules 3, 4, 5: monitor, restart on the other uid, failover --------------------------------------------------
 
 
-async def _confirmed_sid(ts_env: WorkflowEnvironment, handle: Any) -> str:
-    """Let the workflow reach 'recording' and return its sid."""
-    for _ in range(20):
-        await ts_env.sleep(10)
-        status = await handle.query(RecordingWorkflow.status)
-        if status.phase == "recording":
-            assert status.sid is not None
-            return str(status.sid)
-    raise AssertionError(f"recording never confirmed: {status}")
-
-
 def _overlaps(tasks: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """Pairs of tasks with the same uid whose running times overlapped."""
     out = []
@@ -227,7 +216,7 @@ async def test_rule4_crashed_recorder_is_restarted_on_the_other_uid(ts_env: Work
         emu.join(req.channel, TEACHER)
         async with worker_for(ts_env.client, emu) as queue:
             handle = await start(ts_env.client, queue, req)
-            sid = await _confirmed_sid(ts_env, handle)
+            sid = await confirmed_sid(ts_env, handle)
             emu.crash(sid)
             manifest = await handle.result()
         tasks = tasks_of(emu, req.channel)
@@ -248,7 +237,7 @@ async def test_rule4_query_50x_keeps_checking_without_restart(ts_env: WorkflowEn
     emulator.join(req.channel, TEACHER)
     async with worker_for(ts_env.client, emulator) as queue:
         handle = await start(ts_env.client, queue, req)
-        await _confirmed_sid(ts_env, handle)
+        await confirmed_sid(ts_env, handle)
         emulator.inject("query", "server_error", count=6)
         manifest = await handle.result()
     assert len(manifest.segments) == 1 and manifest.restarts == 0
@@ -263,7 +252,7 @@ async def test_rule4_persistent_40x_on_query_is_surfaced_as_fault(
     emulator.join(req.channel, TEACHER)
     async with worker_for(ts_env.client, emulator) as queue:
         handle = await start(ts_env.client, queue, req)
-        await _confirmed_sid(ts_env, handle)
+        await confirmed_sid(ts_env, handle)
         emulator.inject("query", "custom", count=1000, status=400, body={"code": 2, "reason": "invalid sid"})
         await ts_env.sleep(req.effective_check_interval * 2)
         status = await handle.query(RecordingWorkflow.status)
@@ -280,7 +269,7 @@ async def test_rule5_failover_duplicate_is_stopped_and_both_segments_kept(ts_env
         emu.join(req.channel, TEACHER)
         async with worker_for(ts_env.client, emu) as queue:
             handle = await start(ts_env.client, queue, req)
-            sid = await _confirmed_sid(ts_env, handle)
+            sid = await confirmed_sid(ts_env, handle)
             emu.failover(sid, downtime=60)
             for _ in range(12):
                 await ts_env.sleep(10)
@@ -328,7 +317,7 @@ async def test_rule8_stop_update_returns_the_final_manifest(ts_env: WorkflowEnvi
     emulator.join(req.channel, TEACHER)
     async with worker_for(ts_env.client, emulator) as queue:
         handle = await start(ts_env.client, queue, req)
-        await _confirmed_sid(ts_env, handle)
+        await confirmed_sid(ts_env, handle)
         manifest = await handle.execute_update(RecordingWorkflow.stop, StopRequest())
         assert await handle.result() == manifest
     assert manifest.stop_trigger == "requested" and manifest.segments[0].uploading_status == "uploaded"
@@ -344,7 +333,7 @@ async def test_rule8_signal_and_cancel_stop_the_recorder(
     emulator.join(req.channel, TEACHER)
     async with worker_for(ts_env.client, emulator) as queue:
         handle = await start(ts_env.client, queue, req)
-        await _confirmed_sid(ts_env, handle)
+        await confirmed_sid(ts_env, handle)
         if how == "signal":
             await handle.signal(RecordingWorkflow.request_stop, StopRequest())
         else:
@@ -417,7 +406,7 @@ async def test_rule10_status_query_reports_the_live_recording(ts_env: WorkflowEn
     emulator.join(req.channel, TEACHER)
     async with worker_for(ts_env.client, emulator) as queue:
         handle = await start(ts_env.client, queue, req)
-        sid = await _confirmed_sid(ts_env, handle)
+        sid = await confirmed_sid(ts_env, handle)
         status = await handle.query(RecordingWorkflow.status)
         await handle.execute_update(RecordingWorkflow.stop, StopRequest())
     task = tasks_of(emulator, req.channel)[0]
